@@ -1,0 +1,15 @@
+// eigenrec/core.hpp: the foundation every module builds on: types, argument checks,
+// random numbers, threads, numerics, serialization and progress reporting.
+#ifndef EIGENREC_CORE_HPP
+#define EIGENREC_CORE_HPP
+
+#include <eigenrec/core/checks.hpp>
+#include <eigenrec/core/math.hpp>
+#include <eigenrec/core/parallel.hpp>
+#include <eigenrec/core/progress.hpp>
+#include <eigenrec/core/random.hpp>
+#include <eigenrec/core/serialize.hpp>
+#include <eigenrec/core/tensor.hpp>
+#include <eigenrec/core/types.hpp>
+
+#endif  // EIGENREC_CORE_HPP

@@ -1,0 +1,11 @@
+// eigenrec/eigenrec.hpp: umbrella header, includes every module.
+#ifndef EIGENREC_EIGENREC_HPP
+#define EIGENREC_EIGENREC_HPP
+
+#include <eigenrec/version.hpp>
+
+#include <eigenrec/core.hpp>
+#include <eigenrec/io.hpp>
+#include <eigenrec/metrics.hpp>
+
+#endif  // EIGENREC_EIGENREC_HPP

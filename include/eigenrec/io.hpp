@@ -1,0 +1,7 @@
+// eigenrec/io.hpp: file formats shared by several modules.
+#ifndef EIGENREC_IO_HPP
+#define EIGENREC_IO_HPP
+
+#include <eigenrec/io/line_reader.hpp>
+
+#endif  // EIGENREC_IO_HPP
