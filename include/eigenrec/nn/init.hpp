@@ -50,7 +50,7 @@ void zeros(const Eigen::MatrixBase<Derived>& out) {
 template <typename Derived>
 void uniform(const Eigen::MatrixBase<Derived>& out, double lo, double hi, Rng& rng) {
   auto& w = const_cast<Eigen::MatrixBase<Derived>&>(out);  // Eigen idiom: writable blocks and maps
-  checkExpected(lo <= hi, "init::uniform", "bounds", "lo <= hi", detail::concat(lo, " > ", hi));
+  checkExpected(lo <= hi, "init::uniform", "bounds", "lo <= hi", eigenrec::detail::concat(lo, " > ", hi));
   using S = typename Derived::Scalar;
   for (Index j = 0; j < w.cols(); ++j)
     for (Index i = 0; i < w.rows(); ++i) w(i, j) = static_cast<S>(lo + (hi - lo) * rng.uniform<double>());
@@ -71,7 +71,7 @@ template <typename Derived>
 void truncatedNormal(const Eigen::MatrixBase<Derived>& out, double mean, double stddev, double a, double b, Rng& rng) {
   auto& w = const_cast<Eigen::MatrixBase<Derived>&>(out);  // Eigen idiom: writable blocks and maps
   checkPositive("init::truncatedNormal", "stddev", stddev);
-  checkExpected(a < b, "init::truncatedNormal", "bounds", "a < b", detail::concat(a, " >= ", b));
+  checkExpected(a < b, "init::truncatedNormal", "bounds", "a < b", eigenrec::detail::concat(a, " >= ", b));
   using S = typename Derived::Scalar;
   for (Index j = 0; j < w.cols(); ++j)
     for (Index i = 0; i < w.rows(); ++i) w(i, j) = static_cast<S>(rng.truncatedNormal<double>(mean, stddev, a, b));

@@ -144,7 +144,7 @@ class Parameter {
       if (m_sparse.values.cols() < m_sparse.size() || m_sparse.values.rows() != rows()) {
         const Index capacity = std::max<Index>(16, 2 * m_sparse.size());
         Matrix<Scalar> grown(rows(), capacity);
-        grown.leftCols(m_sparse.size() - 1) = m_sparse.values.leftCols(m_sparse.size() - 1);
+        if (m_sparse.size() > 1) grown.leftCols(m_sparse.size() - 1) = m_sparse.values.leftCols(m_sparse.size() - 1);
         m_sparse.values.swap(grown);
       }
       m_sparse.values.col(slot).setZero();
@@ -279,7 +279,7 @@ PendingState<Scalar> readState(ArchiveReader& reader, Module<Scalar>& module) {
   const auto paramCount = reader.readValue<std::int64_t>("parameter_count");
   if (paramCount != static_cast<std::int64_t>(pending.m_params.size())) {
     throw FormatError("<archive>", 0, 0,
-                      detail::concat("the model has ", pending.m_params.size(), " parameters, the archive ", paramCount));
+                      eigenrec::detail::concat("the model has ", pending.m_params.size(), " parameters, the archive ", paramCount));
   }
   for (const auto& p : pending.m_params) {
     pending.m_paramValues.push_back(reader.readMatrix<Scalar>(p.name, p.parameter->rows(), p.parameter->cols()));
@@ -287,7 +287,7 @@ PendingState<Scalar> readState(ArchiveReader& reader, Module<Scalar>& module) {
   const auto bufferCount = reader.readValue<std::int64_t>("buffer_count");
   if (bufferCount != static_cast<std::int64_t>(pending.m_buffers.size())) {
     throw FormatError("<archive>", 0, 0,
-                      detail::concat("the model has ", pending.m_buffers.size(), " buffers, the archive ", bufferCount));
+                      eigenrec::detail::concat("the model has ", pending.m_buffers.size(), " buffers, the archive ", bufferCount));
   }
   for (const auto& b : pending.m_buffers) {
     pending.m_bufferValues.push_back(reader.readMatrix<Scalar>(b.name, b.buffer->rows(), b.buffer->cols()));
