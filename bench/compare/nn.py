@@ -1,0 +1,75 @@
+#!/usr/bin/python3
+"""The same MLP training step in eigenrec and in PyTorch (1 thread), same run.
+
+Step: MLP in -> hidden -> hidden -> 1 (ReLU), BCE-with-logits loss, backward, Adam.
+eigenrec's number comes from bench_nn's BM_MLPTrainStep (Google Benchmark, JSON);
+PyTorch's from timing the equivalent torch code here.
+
+Usage: /usr/bin/python3 bench/compare/nn.py [path/to/bench_nn]
+(default build/bench/bench/bench_nn, as built by scripts/bench)
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import torch
+
+SHAPES = [(256, 256, 512), (1024, 256, 512), (1024, 512, 1024)]
+
+
+def torch_step_seconds(batch, fin, hidden, repeats=30):
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(fin, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, hidden),
+                                torch.nn.ReLU(), torch.nn.Linear(hidden, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    x = torch.randn(batch, fin)
+    y = (torch.randn(batch, 1) > 0).float()
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+
+    for _ in range(5):
+        step()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def eigenrec_step_seconds(binary):
+    out = subprocess.run([binary, "--benchmark_filter=BM_MLPTrainStep", "--benchmark_format=json",
+                          "--benchmark_min_time=0.5"], check=True, capture_output=True, text=True).stdout
+    result = {}
+    for b in json.loads(out)["benchmarks"]:
+        # name: BM_MLPTrainStep/batch:256/in:256/hidden:512
+        parts = dict(p.split(":") for p in b["name"].split("/")[1:])
+        key = (int(parts["batch"]), int(parts["in"]), int(parts["hidden"]))
+        scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b["time_unit"]]
+        result[key] = b["real_time"] * scale
+    return result
+
+
+def main():
+    binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join("build", "bench", "bench", "bench_nn")
+    ours = eigenrec_step_seconds(binary)
+    print("MLP training step (in -> hidden -> hidden -> 1, ReLU, BCE, Adam), float32, 1 thread")
+    print("%-24s %12s %12s %8s" % ("batch/in/hidden", "eigenrec ms", "PyTorch ms", "ratio"))
+    for shape in SHAPES:
+        theirs = torch_step_seconds(*shape)
+        mine = ours[shape]
+        print("%-24s %12.3f %12.3f %7.2fx" % ("%d/%d/%d" % shape, mine * 1e3, theirs * 1e3, theirs / mine))
+    print("(ratio = PyTorch time / eigenrec time; > 1 means eigenrec is faster)")
+
+
+if __name__ == "__main__":
+    main()
