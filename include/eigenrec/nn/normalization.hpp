@@ -250,8 +250,8 @@ class BatchNorm1d : public Layer<Scalar> {
     checkRows("BatchNorm1d::forward", "input", input, m_channels);
     const Index n = input.cols();
     const Scalar eps = static_cast<Scalar>(m_options.eps);
-    m_batchStats = this->training() || !tracksRunningStats();
-    if (m_batchStats) {
+    const bool batchStats = this->training() || !tracksRunningStats();
+    if (batchStats) {
       if (n <= 1) {
         throwInvalidArgument("BatchNorm1d::forward", "input expected more than 1 value per channel (columns) when ",
                              "using batch statistics (training), got ", n);
@@ -279,6 +279,7 @@ class BatchNorm1d : public Layer<Scalar> {
       m_xhat = input.colwise() - m_runningMean.col(0);
       m_rstd = (m_runningVar.col(0).array() + eps).sqrt().inverse().matrix();
     }
+    m_batchStats = batchStats;
     m_xhat.array().colwise() *= m_rstd.array();
     if (hasAffine()) {
       output = (m_xhat.array().colwise() * m_weight.value().col(0).array()).matrix();
