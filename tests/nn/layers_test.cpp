@@ -6,6 +6,7 @@
 #include <eigenrec/nn/embedding.hpp>
 #include <eigenrec/nn/gradcheck.hpp>
 #include <eigenrec/nn/linear.hpp>
+#include <eigenrec/nn/mlp.hpp>
 
 #include "nn_test_util.hpp"
 
@@ -239,4 +240,79 @@ TEST_CASE("Embedding: gradcheck, zeroGrad cost, bad input", "[nn][embedding]") {
   EmbeddingBag<double> sumBag(10, 2, 1, {BagMode::sum});
   CHECK_THROWS_AS(sumBag.forward({1, 2}, {0, 2}, {1.0}), std::invalid_argument);
   CHECK_THROWS_AS(sumBag.forward({1, 12}, {0, 2}), std::invalid_argument);
+}
+
+TEMPLATE_TEST_CASE("MLP: PyTorch parity with batch norm, train and eval", "[nn][mlp]", float, double) {
+  using S = TestType;
+  const auto& f = fixture();
+  typename MLP<S>::Options o;
+  o.activation = ActivationKind::elu;
+  o.batchNorm = true;
+  MLP<S> mlp(4, {6, 5, 2}, 3, o);
+  auto params = mlp.namedParameters();
+  REQUIRE(params.size() == 10);
+  for (auto& p : params) {
+    std::string key = "mlp_" + p.name;
+    key[key.find('.')] = '_';
+    INFO(key);
+    p.parameter->value() = f.matrix<S>(key);
+  }
+  const Matrix<S> y = mlp.forward(f.matrix<S>("mlp_x"));
+  EIGENREC_REQUIRE_PARITY(S, y, f.matrix<S>("mlp_y"));
+  EIGENREC_REQUIRE_PARITY(S, mlp.backward(f.matrix<S>("mlp_r")), f.matrix<S>("mlp_dx"));
+  for (auto& p : params) {
+    std::string key = "mlp_" + p.name;
+    key[key.find('.')] = '_';
+    INFO(key);
+    EIGENREC_REQUIRE_PARITY(S, p.parameter->grad(), f.matrix<S>(key + "_grad"));
+  }
+  for (auto& b : mlp.namedBuffers()) {
+    if (b.name.find("num_batches") != std::string::npos) continue;
+    std::string key = "mlp_" + b.name;
+    key[key.find('.')] = '_';
+    INFO(key);
+    EIGENREC_REQUIRE_PARITY(S, *b.buffer, f.matrix<S>(key));
+  }
+  mlp.setTraining(false);
+  EIGENREC_REQUIRE_PARITY(S, mlp.forward(f.matrix<S>("mlp_x")), f.matrix<S>("mlp_eval_y"));
+}
+
+TEST_CASE("MLP: gradcheck, dropout, state round trip, bad options", "[nn][mlp]") {
+  MLP<double>::Options o;
+  o.activation = ActivationKind::tanh;
+  o.batchNorm = true;
+  o.finalActivation = ActivationKind::sigmoid;
+  MLP<double> mlp(3, {5, 4, 2}, 1, o);
+  CHECK(mlp.outputFeatures(3) == 2);
+  auto report = gradcheckLayer(mlp, Matrix<double>::Random(3, 6));
+  INFO(report.summary());
+  CHECK(report.ok);
+
+  MLP<double>::Options d;
+  d.dropout = 0.3;
+  MLP<double> dropped(3, {8, 1}, 2, d);
+  const Matrix<double> x = Matrix<double>::Random(3, 4);
+  dropped.setTraining(false);
+  const Matrix<double> a = dropped.forward(x);
+  CHECK(dropped.forward(x) == a);  // eval: deterministic
+  dropped.setTraining(true);
+  CHECK(dropped.forward(x) != a);  // train: dropout active
+
+  std::stringstream saved;
+  mlp.setTraining(true);
+  mlp.forward(Matrix<double>::Random(3, 6));  // updates running statistics
+  saveState(saved, mlp);
+  MLP<double> copy(3, {5, 4, 2}, 99, o);
+  loadState(saved, copy);
+  mlp.setTraining(false);
+  copy.setTraining(false);
+  CHECK(copy.forward(x) == mlp.forward(x));
+
+  CHECK_THROWS_AS(MLP<double>(0, {3}), std::invalid_argument);
+  CHECK_THROWS_AS(MLP<double>(3, {}), std::invalid_argument);
+  CHECK_THROWS_AS(MLP<double>(3, {4, 0}), std::invalid_argument);
+  MLP<double>::Options bad;
+  bad.dropout = 1.0;
+  CHECK_THROWS_AS(MLP<double>(3, {4}, 0, bad), std::invalid_argument);
+  CHECK_THROWS_WITH(mlp.forward(Matrix<double>::Zero(4, 2)), "MLP::forward: input expected 3 rows, got 4 rows");
 }

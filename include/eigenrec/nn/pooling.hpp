@@ -15,10 +15,6 @@ namespace eigenrec::nn {
 
 namespace detail {
 
-// Opening eigenrec::nn::detail hides eigenrec::detail from code inside eigenrec::nn that
-// writes detail::concat (init.hpp, module.hpp); this keeps that name reachable.
-using ::eigenrec::detail::concat;
-
 /// PyTorch's pooling output size: floor (or ceil with ceilMode) of
 /// (length + 2 padding - dilation (kernel - 1) - 1) / stride, plus 1; in ceil mode the
 /// last window must start inside the input or its left padding. Throws when the result
