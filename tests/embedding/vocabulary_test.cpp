@@ -205,12 +205,37 @@ TEST_CASE("UnigramTable: draws follow count^0.75 (chi-square)", "[embedding][tab
   double total = 0;
   for (auto c : counts) total += std::pow(static_cast<double>(c), 0.75);
   const auto v = static_cast<Index>(counts.size());
-  // The table's own fill matches the shares to within a slot per word.
-  std::vector<std::int64_t> slots(counts.size(), 0);
-  for (auto s : table.slots()) slots[static_cast<std::size_t>(s)] += 1;
+  // Slot for slot word2vec.c's table: a direct transcription of its fill loop.
+  auto bruteForce = [](const std::vector<std::int64_t>& c, std::int64_t n) {
+    double sum = 0;
+    for (auto x : c) sum += std::pow(static_cast<double>(x), 0.75);
+    std::vector<std::int32_t> t(static_cast<std::size_t>(n));
+    std::int64_t i = 0;
+    double d1 = std::pow(static_cast<double>(c[0]), 0.75) / sum;
+    for (std::int64_t a = 0; a < n; ++a) {
+      t[static_cast<std::size_t>(a)] = static_cast<std::int32_t>(i);
+      if (a / static_cast<double>(n) > d1) {
+        ++i;
+        if (i < static_cast<std::int64_t>(c.size())) d1 += std::pow(static_cast<double>(c[static_cast<std::size_t>(i)]), 0.75) / sum;
+      }
+      if (i >= static_cast<std::int64_t>(c.size())) i = static_cast<std::int64_t>(c.size()) - 1;
+    }
+    return t;
+  };
+  std::vector<std::int64_t> many = {0};
+  for (int k = 1; k < 3000; ++k) many.push_back(100000 / k + 1);
+  for (const auto& [c, n] : std::vector<std::pair<std::vector<std::int64_t>, std::int64_t>>{
+           {counts, size}, {counts, 7}, {many, 1000}, {many, 12345}, {many, 1 << 20}}) {
+    const UnigramTable t(c, n);
+    const auto expect = bruteForce(c, n);
+    std::int64_t mismatches = 0;
+    for (std::int64_t a = 0; a < n; ++a) mismatches += t[a] != expect[static_cast<std::size_t>(a)];
+    CHECK(mismatches == 0);
+  }
+  // The runs match the shares to within a slot or two per word.
   for (std::size_t i = 0; i < counts.size(); ++i) {
     const double expect = std::pow(static_cast<double>(counts[i]), 0.75) / total * static_cast<double>(size);
-    CHECK(std::abs(static_cast<double>(slots[i]) - expect) <= 2.0);
+    CHECK(std::abs(static_cast<double>(table.slots(static_cast<Index>(i))) - expect) <= 2.0);
   }
   // Draws through word2vec.c's sampler (LCG, >> 16, </s> redirect).
   const int n = 200000;

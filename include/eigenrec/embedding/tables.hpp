@@ -8,6 +8,7 @@
 #include <eigenrec/core/checks.hpp>
 #include <eigenrec/core/types.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -68,6 +69,11 @@ class ExpTable {
 /// word2vec.c's negative-sampling table: `size` slots, word i filling a share
 /// count_i^power / sum_j count_j^power of them by the same cumulative fill (in double),
 /// so that table[r] for a uniform slot r draws word i with that probability.
+///
+/// The table is a step function with one run of slots per word, so it is stored as the
+/// runs' first slots plus a coarse bucket index, not as `size` integers: table[r] is
+/// exactly word2vec.c's table[r], but 1e8 slots take a few hundred kilobytes instead of
+/// 400 MB, which keeps the look-ups in cache.
 class UnigramTable {
  public:
   UnigramTable() = default;
@@ -83,27 +89,69 @@ class UnigramTable {
     double total = 0;
     for (auto c : counts) total += std::pow(static_cast<double>(c), power);
     checkExpected(total > 0, where, "sum of count^power", "> 0", total);
-    m_table.resize(static_cast<std::size_t>(size));
-    std::int64_t i = 0;
+    m_size = size;
+    // word2vec.c's fill: for a = 0..size-1: table[a] = i; if (a / size > d1) { i++;
+    // d1 += share(i); } with i clamped to V - 1. Word i's run therefore ends at the
+    // first slot a (from its start on) with a / size > d1, inclusive; the runs are found
+    // by jumping to that slot instead of visiting every slot.
+    m_starts.assign(static_cast<std::size_t>(vocabSize) + 1, static_cast<std::int32_t>(size));
+    const auto dsize = static_cast<double>(size);
+    auto beyond = [&](std::int64_t a, double d1) { return static_cast<double>(a) / dsize > d1; };
+    std::int64_t i = 0, current = 0;
     double d1 = std::pow(static_cast<double>(counts[0]), power) / total;
-    for (std::int64_t a = 0; a < size; ++a) {
-      m_table[static_cast<std::size_t>(a)] = static_cast<std::int32_t>(i);
-      if (static_cast<double>(a) / static_cast<double>(size) > d1) {
-        ++i;
-        // word2vec.c reads one entry past the vocabulary here; the clamp below makes
-        // that value irrelevant, so it is not read.
-        if (i < vocabSize) d1 += std::pow(static_cast<double>(counts[static_cast<std::size_t>(i)]), power) / total;
-      }
-      if (i >= vocabSize) i = vocabSize - 1;
+    while (current < size) {
+      m_starts[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(current);
+      if (i == vocabSize - 1) break;  // the last word fills the rest
+      auto end = std::max<std::int64_t>(current, static_cast<std::int64_t>(std::floor(d1 * dsize)));
+      while (end > current && beyond(end - 1, d1)) --end;
+      while (end < size && !beyond(end, d1)) ++end;
+      current = end + 1;
+      ++i;
+      d1 += std::pow(static_cast<double>(counts[static_cast<std::size_t>(i)]), power) / total;
+    }
+    // Bucket b covers slots [b << shift, (b + 1) << shift); m_bucket[b] is the word at
+    // its first slot.
+    m_shift = 0;
+    while ((size >> m_shift) > (std::int64_t(1) << 17)) ++m_shift;
+    const std::int64_t buckets = ((size - 1) >> m_shift) + 2;
+    m_bucket.resize(static_cast<std::size_t>(buckets));
+    for (std::int64_t b = 0; b < buckets; ++b) {
+      m_bucket[static_cast<std::size_t>(b)] = search(std::min(size - 1, b << m_shift), 0, vocabSize - 1);
     }
   }
 
-  std::int64_t size() const noexcept { return static_cast<std::int64_t>(m_table.size()); }
-  std::int32_t operator[](std::int64_t slot) const noexcept { return m_table[static_cast<std::size_t>(slot)]; }
-  const std::vector<std::int32_t>& slots() const noexcept { return m_table; }
+  std::int64_t size() const noexcept { return m_size; }
+
+  /// word2vec.c's table[slot], 0 <= slot < size().
+  std::int32_t operator[](std::int64_t slot) const noexcept {
+    const auto b = static_cast<std::size_t>(slot >> m_shift);
+    const std::int32_t lo = m_bucket[b], hi = m_bucket[b + 1];
+    if (lo == hi) return lo;
+    return search(slot, lo, hi);
+  }
+
+  /// Number of slots of word i.
+  std::int64_t slots(Index i) const {
+    checkIndex("UnigramTable::slots", "i", i, static_cast<Index>(m_starts.size()) - 1);
+    return std::min<std::int64_t>(m_starts[static_cast<std::size_t>(i) + 1], m_size) -
+           std::min<std::int64_t>(m_starts[static_cast<std::size_t>(i)], m_size);
+  }
+
+  /// Heap bytes held.
+  std::size_t memoryBytes() const noexcept { return (m_starts.capacity() + m_bucket.capacity()) * sizeof(std::int32_t); }
 
  private:
-  std::vector<std::int32_t> m_table;
+  // Largest word i in [lo, hi] whose run starts at or before slot.
+  std::int32_t search(std::int64_t slot, std::int64_t lo, std::int64_t hi) const noexcept {
+    const auto first = m_starts.begin() + lo, last = m_starts.begin() + hi + 1;
+    const auto it = std::upper_bound(first, last, static_cast<std::int32_t>(slot));
+    return static_cast<std::int32_t>((it - m_starts.begin()) - 1);
+  }
+
+  std::int64_t m_size = 0;
+  int m_shift = 0;
+  std::vector<std::int32_t> m_starts;  // first slot of each word's run (size when none)
+  std::vector<std::int32_t> m_bucket;
 };
 
 /// The Huffman tree of hierarchical softmax, built from the counts as word2vec.c's
