@@ -734,29 +734,38 @@ class Word2Vec {
   // C += O G^T and O += C G, both from the values before the step.
   template <typename Draws>
   void trainSkipGramWindow(Workspace& ws, std::int32_t word, Scalar alpha, Draws& draws) {
-    using Map = Eigen::Map<MatrixType>;
+    using VectorMap = Eigen::Map<Vector<Scalar>>;
+    using ConstVectorMap = Eigen::Map<const Vector<Scalar>>;
     const Index d = m_options.dim;
     const Index m = static_cast<Index>(ws.contexts.size());
     ws.c.resize(static_cast<std::size_t>(d * m));
     ws.dc.assign(static_cast<std::size_t>(d * m), Scalar(0));
-    Map C(ws.c.data(), d, m), dC(ws.dc.data(), d, m);
-    for (Index j = 0; j < m; ++j) C.col(j) = m_input.col(ws.contexts[static_cast<std::size_t>(j)]);
-
+    ws.logits.resize(static_cast<std::size_t>(m));
+    Scalar* c = ws.c.data();
+    Scalar* dc = ws.dc.data();
+    Scalar* g = ws.logits.data();
+    for (Index j = 0; j < m; ++j) {
+      VectorMap(c + j * d, d) = m_input.col(ws.contexts[static_cast<std::size_t>(j)]);
+    }
+    // Outputs: the (dim, n) columns are copied first, so that every gradient uses the
+    // values before the step even when a negative repeats; then, one output k at a
+    // time, g_j = gradient(c_j . o_k), the table column gets sum_j g_j c_j and each
+    // context's error gets g_j o_k.
     auto block = [&](MatrixType& table, Index n, auto&& targetOf, auto&& gradient) {
       ws.o.resize(static_cast<std::size_t>(d * n));
-      ws.dout.resize(static_cast<std::size_t>(d * n));
-      ws.logits.resize(static_cast<std::size_t>(m * n));
-      Map O(ws.o.data(), d, n), dO(ws.dout.data(), d, n), G(ws.logits.data(), m, n);
-      for (Index k = 0; k < n; ++k) O.col(k) = table.col(targetOf(k));
-      G.noalias() = C.transpose().lazyProduct(O);
+      Scalar* o = ws.o.data();
+      for (Index k = 0; k < n; ++k) VectorMap(o + k * d, d) = table.col(targetOf(k));
       for (Index k = 0; k < n; ++k) {
-        for (Index j = 0; j < m; ++j) G(j, k) = gradient(G(j, k), k);
+        const ConstVectorMap ok(o + k * d, d);
+        for (Index j = 0; j < m; ++j) g[j] = gradient(ConstVectorMap(c + j * d, d).dot(ok), k);
+        auto column = table.col(targetOf(k));
+        for (Index j = 0; j < m; ++j) {
+          if (g[j] == Scalar(0)) continue;
+          column += g[j] * ConstVectorMap(c + j * d, d);
+          VectorMap(dc + j * d, d) += g[j] * ok;
+        }
       }
-      dC.noalias() += O.lazyProduct(G.transpose());
-      dO.noalias() = C.lazyProduct(G);
-      for (Index k = 0; k < n; ++k) table.col(targetOf(k)) += dO.col(k);
     };
-
     if (m_options.hierarchicalSoftmax) {
       const int len = m_huffman.length(word);
       const std::uint8_t* code = m_huffman.code(word);
@@ -771,14 +780,16 @@ class Word2Vec {
       const Index v = m_vocabulary.size();
       for (int k = 0; k < m_options.negative; ++k) {
         const std::int32_t t = draws.negative(m_unigram, v);
-        if (t != word) ws.targets.push_back(t);
+        if (t != word) ws.targets.push_back(t);  // skipped, not redrawn
       }
       block(
           m_outputNegative, static_cast<Index>(ws.targets.size()),
           [&](Index k) { return static_cast<Index>(ws.targets[static_cast<std::size_t>(k)]); },
           [&](Scalar f, Index k) { return m_exp.negativeGradient(f, k == 0 ? 1 : 0, alpha); });
     }
-    for (Index j = 0; j < m; ++j) m_input.col(ws.contexts[static_cast<std::size_t>(j)]) += dC.col(j);
+    for (Index j = 0; j < m; ++j) {
+      m_input.col(ws.contexts[static_cast<std::size_t>(j)]) += ConstVectorMap(dc + j * d, d);
+    }
   }
 
   Word2VecOptions m_options;
