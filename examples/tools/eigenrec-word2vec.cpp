@@ -1,9 +1,9 @@
 // eigenrec-word2vec: word2vec.c's command line on eigenrec's trainer, plus an `eval`
 // subcommand (analogy accuracy as compute-accuracy, word-similarity Spearman).
 //
-//   eigenrec-word2vec -train text.txt -output vectors.bin -cbow 0 -size 100 -window 5 \
+//   eigenrec-word2vec -train text.txt -output vectors.bin -cbow 0 -size 100 -window 5
 //       -negative 5 -sample 1e-4 -min-count 5 -iter 1 -threads 1 -binary 1
-//   eigenrec-word2vec eval -vectors vectors.bin -analogy questions-words.txt \
+//   eigenrec-word2vec eval -vectors vectors.bin -analogy questions-words.txt
 //       -similarity wordsim353.tsv -threshold 30000
 //
 // Flags and defaults are word2vec.c's (-cbow 1, -size 100, -window 5, -sample 1e-3,
