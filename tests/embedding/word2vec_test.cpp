@@ -174,6 +174,7 @@ TEST_CASE("Word2Vec: save, load and resume equals one uninterrupted run", "[embe
     o.sample = 1e-2;
     o.tableSize = 100000;
     o.hierarchicalSoftmax = true;
+    o.vocabulary.tokenizer.maxWordBytes = 50;
     Word2Vec<float> whole(o);
     whole.train(corpus);
 
@@ -184,6 +185,9 @@ TEST_CASE("Word2Vec: save, load and resume equals one uninterrupted run", "[embe
     first.save(archive);
     auto resumed = Word2Vec<float>::load(archive, "model.w2v");
     CHECK(resumed.epochsDone() == 1);
+    CHECK(resumed.options().sample == o.sample);
+    CHECK(resumed.options().update == o.update);
+    CHECK(resumed.options().vocabulary.tokenizer.maxWordBytes == 50);
     CHECK(resumed.train(corpus).epochs == 2);
     CHECK(resumed.train(corpus).epochs == 0);  // nothing left
     CHECK(resumed.inputVectors() == whole.inputVectors());

@@ -345,6 +345,9 @@ class Word2Vec {
     w.writeValue("noise_power", o.noisePower);
     w.writeValue("max_sentence_length", static_cast<std::int32_t>(o.maxSentenceLength));
     w.writeValue("min_count", o.vocabulary.minCount);
+    w.writeValue("max_word_bytes", static_cast<std::int64_t>(o.vocabulary.tokenizer.maxWordBytes));
+    w.writeValue("truncate_long_words", static_cast<std::int32_t>(o.vocabulary.tokenizer.truncateLongWords));
+    w.writeValue("validate_utf8", static_cast<std::int32_t>(o.vocabulary.tokenizer.validateUtf8));
     std::string joined;
     for (Index i = 0; i < m_vocabulary.size(); ++i) {
       if (i > 0) joined += '\n';
@@ -393,6 +396,11 @@ class Word2Vec {
     o.noisePower = r.readValue<double>("noise_power");
     o.maxSentenceLength = r.readValue<std::int32_t>("max_sentence_length");
     o.vocabulary.minCount = r.readValue<std::int64_t>("min_count");
+    const auto maxWordBytes = r.readValue<std::int64_t>("max_word_bytes");
+    if (maxWordBytes < 0) fail("bad max_word_bytes");
+    o.vocabulary.tokenizer.maxWordBytes = static_cast<std::size_t>(maxWordBytes);
+    o.vocabulary.tokenizer.truncateLongWords = r.readValue<std::int32_t>("truncate_long_words") != 0;
+    o.vocabulary.tokenizer.validateUtf8 = r.readValue<std::int32_t>("validate_utf8") != 0;
     try {
       o.validate("Word2Vec::load");
     } catch (const std::invalid_argument& e) {
