@@ -243,7 +243,8 @@ TEMPLATE_TEST_CASE("Word2Vec recovers a planted structure", "[embedding][word2ve
   for (const Case c : {Case{Architecture::skipGram, Update::minibatch, false},
                        Case{Architecture::skipGram, Update::exact, false},
                        Case{Architecture::cbow, Update::perPair, false},
-                       Case{Architecture::skipGram, Update::perPair, true}}) {
+                       Case{Architecture::skipGram, Update::perPair, true},
+                       Case{Architecture::skipGram, Update::minibatch, true}}) {
     Word2VecOptions o;
     o.architecture = c.arch;
     o.update = c.update;
