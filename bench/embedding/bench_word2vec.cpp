@@ -1,0 +1,84 @@
+// word2vec training throughput (words/s, one thread) on a generated Zipf corpus, for
+// each update rule, vector size and negative count: the minibatched skip-gram update
+// (shared negatives, small matrix products) against per-pair SGD, vectorised and
+// word2vec.c-exact, in the same binary.
+//
+//   build/release/bench/bench_word2vec --benchmark_counters_tabular=true
+#include <benchmark/benchmark.h>
+#include <eigenrec/embedding.hpp>
+
+#include <cmath>
+#include <string>
+
+namespace {
+
+using namespace eigenrec;
+using namespace eigenrec::embedding;
+
+const TextCorpus& zipfCorpus() {
+  static const TextCorpus corpus = [] {
+    // 300k words over a 20k-word Zipf(1) vocabulary, 20-word lines.
+    Rng rng(1);
+    const int vocab = 20000;
+    std::vector<double> w(vocab);
+    for (int i = 0; i < vocab; ++i) w[static_cast<std::size_t>(i)] = 1.0 / (i + 1.0);
+    const AliasTable table(w);
+    std::string text;
+    for (int i = 0; i < 300000; ++i) {
+      text += "w" + std::to_string(table.sample(rng));
+      text += (i % 20 == 19) ? '\n' : ' ';
+    }
+    return TextCorpus::fromString(text, "zipf");
+  }();
+  return corpus;
+}
+
+void train(benchmark::State& state, Architecture arch, Update update) {
+  const auto& corpus = zipfCorpus();
+  Word2VecOptions o;
+  o.architecture = arch;
+  o.update = update;
+  o.dim = state.range(0);
+  o.negative = static_cast<int>(state.range(1));
+  o.window = 5;
+  o.sample = 1e-4;
+  o.epochs = 1;
+  o.tableSize = 10000000;
+  o.vocabulary.minCount = 5;
+  const Vocabulary vocabulary = Vocabulary::build(corpus, o.vocabulary);
+  std::int64_t words = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    Word2Vec<float> model(o);
+    model.setVocabulary(vocabulary);
+    model.initialize();
+    state.ResumeTiming();
+    words += model.train(corpus).words;
+    benchmark::DoNotOptimize(model.inputVectors().data());
+  }
+  state.counters["words/s"] = benchmark::Counter(static_cast<double>(words), benchmark::Counter::kIsRate);
+}
+
+void args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"dim", "negative"});
+  for (int dim : {100, 300}) {
+    for (int negative : {5, 15}) b->Args({dim, negative});
+  }
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+void BM_SkipGramMinibatch(benchmark::State& s) { train(s, Architecture::skipGram, Update::minibatch); }
+void BM_SkipGramPerPair(benchmark::State& s) { train(s, Architecture::skipGram, Update::perPair); }
+void BM_SkipGramExact(benchmark::State& s) { train(s, Architecture::skipGram, Update::exact); }
+void BM_CbowPerPair(benchmark::State& s) { train(s, Architecture::cbow, Update::perPair); }
+void BM_CbowExact(benchmark::State& s) { train(s, Architecture::cbow, Update::exact); }
+
+BENCHMARK(BM_SkipGramMinibatch)->Apply(args);
+BENCHMARK(BM_SkipGramPerPair)->Apply(args);
+BENCHMARK(BM_SkipGramExact)->Apply(args);
+BENCHMARK(BM_CbowPerPair)->Apply(args);
+BENCHMARK(BM_CbowExact)->Apply(args);
+
+}  // namespace
+
+BENCHMARK_MAIN();
