@@ -5,7 +5,9 @@
 #include <eigenrec/version.hpp>
 
 #include <eigenrec/core.hpp>
+#include <eigenrec/embedding.hpp>
 #include <eigenrec/io.hpp>
 #include <eigenrec/metrics.hpp>
+#include <eigenrec/nn.hpp>
 
 #endif  // EIGENREC_EIGENREC_HPP
