@@ -3,5 +3,6 @@
 #define EIGENREC_IO_HPP
 
 #include <eigenrec/io/line_reader.hpp>
+#include <eigenrec/io/word2vec_format.hpp>
 
 #endif  // EIGENREC_IO_HPP
