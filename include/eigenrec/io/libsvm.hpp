@@ -102,6 +102,7 @@ class SparseBatch {
   void clear(bool keepShape = false) {
     m_labels.clear();
     m_weights.clear();
+    m_weighted = false;
     m_offsets.assign(1, 0);
     m_fields.clear();
     m_features.clear();
@@ -119,9 +120,12 @@ class SparseBatch {
     const char* where = "SparseBatch::startExample";
     checkFinite(where, "label", label);
     checkExpected(std::isfinite(weight) && weight >= Scalar(0), where, "weight", "finite and >= 0", weight);
-    if (weight != Scalar(1) && m_weights.empty()) m_weights.assign(m_labels.size(), Scalar(1));
+    if (weight != Scalar(1) && !m_weighted) {
+      m_weights.assign(m_labels.size(), Scalar(1));
+      m_weighted = true;
+    }
     m_labels.push_back(label);
-    if (!m_weights.empty()) m_weights.push_back(weight);
+    if (m_weighted) m_weights.push_back(weight);
     m_offsets.push_back(m_offsets.back());
   }
 
@@ -189,8 +193,8 @@ class SparseBatch {
   }
 
   Scalar label(Index i) const { return m_labels[static_cast<std::size_t>(i)]; }
-  Scalar weight(Index i) const { return m_weights.empty() ? Scalar(1) : m_weights[static_cast<std::size_t>(i)]; }
-  bool hasWeights() const noexcept { return !m_weights.empty(); }
+  Scalar weight(Index i) const { return m_weighted ? m_weights[static_cast<std::size_t>(i)] : Scalar(1); }
+  bool hasWeights() const noexcept { return m_weighted; }
 
   /// Replaces the labels: (n) finite values.
   void setLabels(const std::vector<Scalar>& labels) {
@@ -205,6 +209,7 @@ class SparseBatch {
     if (!weights.empty()) checkEqual(where, "weights size", size(), static_cast<Index>(weights.size()));
     for (const Scalar w : weights) checkExpected(std::isfinite(w) && w >= Scalar(0), where, "weight", "finite and >= 0", w);
     m_weights = weights;
+    m_weighted = !weights.empty();
   }
 
   const std::vector<Scalar>& labels() const noexcept { return m_labels; }
@@ -287,6 +292,7 @@ class SparseBatch {
 
   std::vector<Scalar> m_labels;
   std::vector<Scalar> m_weights;
+  bool m_weighted = false;
   std::vector<std::int64_t> m_offsets{0};
   std::vector<std::int32_t> m_fields;
   std::vector<std::int32_t> m_features;
@@ -760,6 +766,7 @@ class SparseCache {
     out.m_labels.resize(static_cast<std::size_t>(n));
     read(out.m_labels.data(), sizeof(Scalar) * static_cast<std::size_t>(n), "labels");
     if (weighted) {
+      out.m_weighted = true;
       out.m_weights.resize(static_cast<std::size_t>(n));
       read(out.m_weights.data(), sizeof(Scalar) * static_cast<std::size_t>(n), "weights");
     }
