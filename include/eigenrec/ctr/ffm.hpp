@@ -20,9 +20,10 @@
 //
 // Storage: one aligned block of 2 * kPad scalars per (feature, field): the latent
 // vector (k values, zero-padded to kPad = k rounded up to 4) then its accumulators, as
-// libffm. The inner loops are fixed-size for kPad in {4, 8, 16, 32}: the score
-// accumulates in SIMD lanes, the update loop is vectorised by the compiler with exact
-// IEEE sqrt and division (libffm's SSE build uses the approximate rsqrt instead).
+// libffm. The score accumulates in SIMD lanes (fixed-size Eigen arrays for kPad in
+// {4, 8, 16, 32}); the update uses SSE2 / AVX intrinsics with exact IEEE sqrt and
+// division, bit-identical to the scalar formula (libffm's SSE build uses the
+// approximate rsqrt instead).
 #ifndef EIGENREC_CTR_FFM_HPP
 #define EIGENREC_CTR_FFM_HPP
 
@@ -44,7 +45,12 @@
 #include <numeric>
 #include <ostream>
 #include <string>
+#include <type_traits>
 #include <vector>
+
+#if defined(__SSE2__) || defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 namespace eigenrec::ctr {
 
@@ -129,17 +135,75 @@ Scalar ffmPairwise(const Scalar* W, Index kPad, const FfmNode<Scalar>* nodes, In
   }
 }
 
-// libffm's per-coordinate update of one pair (w1 and its accumulator at p1, w2 at p2),
-// for blocks that do not overlap: restrict lets the compiler vectorise, and every lane
-// performs exactly the scalar operations.
-template <typename Scalar, int K>
-inline void ffmPairUpdateDisjoint(Scalar* p1, Scalar* p2, Index kPad, Scalar kv, Scalar eta, Scalar lambda) {
-  const Index n = K > 0 ? Index(K) : kPad;
-  Scalar* __restrict w1 = p1;
-  Scalar* __restrict G1 = p1 + (K > 0 ? Index(K) : kPad);
-  Scalar* __restrict w2 = p2;
-  Scalar* __restrict G2 = p2 + (K > 0 ? Index(K) : kPad);
-  for (Index d = 0; d < n; ++d) {
+// libffm's per-coordinate AdaGrad update of one pair over n coordinates: w1 with its
+// accumulators G1, w2 with G2, none overlapping. Every lane computes exactly the scalar
+// expressions g = lambda w + kv w_other, G += g^2, w -= eta / sqrt(G) * g with IEEE
+// sqrt and division (x86: SSE2 / AVX intrinsics; elsewhere the scalar loop), so results
+// do not depend on the vector width. (Compilers do not vectorise the scalar loop: sqrt
+// keeps errno semantics; and Eigen's float sqrt is approximate under EIGEN_FAST_MATH.)
+template <typename Scalar>
+inline void ffmAdagradPair(Scalar* w1, Scalar* G1, Scalar* w2, Scalar* G2, Index n, Scalar kv, Scalar eta,
+                           Scalar lambda) {
+  Index d = 0;
+#if defined(__AVX__)
+  if constexpr (std::is_same_v<Scalar, float>) {
+    const __m256 K = _mm256_set1_ps(kv), L = _mm256_set1_ps(lambda), E = _mm256_set1_ps(eta);
+    for (; d + 8 <= n; d += 8) {
+      const __m256 a = _mm256_loadu_ps(w1 + d), b = _mm256_loadu_ps(w2 + d);
+      const __m256 g1 = _mm256_add_ps(_mm256_mul_ps(L, a), _mm256_mul_ps(K, b));
+      const __m256 g2 = _mm256_add_ps(_mm256_mul_ps(L, b), _mm256_mul_ps(K, a));
+      const __m256 A = _mm256_add_ps(_mm256_loadu_ps(G1 + d), _mm256_mul_ps(g1, g1));
+      const __m256 B = _mm256_add_ps(_mm256_loadu_ps(G2 + d), _mm256_mul_ps(g2, g2));
+      _mm256_storeu_ps(G1 + d, A);
+      _mm256_storeu_ps(G2 + d, B);
+      _mm256_storeu_ps(w1 + d, _mm256_sub_ps(a, _mm256_mul_ps(_mm256_div_ps(E, _mm256_sqrt_ps(A)), g1)));
+      _mm256_storeu_ps(w2 + d, _mm256_sub_ps(b, _mm256_mul_ps(_mm256_div_ps(E, _mm256_sqrt_ps(B)), g2)));
+    }
+  } else {
+    const __m256d K = _mm256_set1_pd(kv), L = _mm256_set1_pd(lambda), E = _mm256_set1_pd(eta);
+    for (; d + 4 <= n; d += 4) {
+      const __m256d a = _mm256_loadu_pd(w1 + d), b = _mm256_loadu_pd(w2 + d);
+      const __m256d g1 = _mm256_add_pd(_mm256_mul_pd(L, a), _mm256_mul_pd(K, b));
+      const __m256d g2 = _mm256_add_pd(_mm256_mul_pd(L, b), _mm256_mul_pd(K, a));
+      const __m256d A = _mm256_add_pd(_mm256_loadu_pd(G1 + d), _mm256_mul_pd(g1, g1));
+      const __m256d B = _mm256_add_pd(_mm256_loadu_pd(G2 + d), _mm256_mul_pd(g2, g2));
+      _mm256_storeu_pd(G1 + d, A);
+      _mm256_storeu_pd(G2 + d, B);
+      _mm256_storeu_pd(w1 + d, _mm256_sub_pd(a, _mm256_mul_pd(_mm256_div_pd(E, _mm256_sqrt_pd(A)), g1)));
+      _mm256_storeu_pd(w2 + d, _mm256_sub_pd(b, _mm256_mul_pd(_mm256_div_pd(E, _mm256_sqrt_pd(B)), g2)));
+    }
+  }
+#endif
+#if defined(__SSE2__)
+  if constexpr (std::is_same_v<Scalar, float>) {
+    const __m128 K = _mm_set1_ps(kv), L = _mm_set1_ps(lambda), E = _mm_set1_ps(eta);
+    for (; d + 4 <= n; d += 4) {
+      const __m128 a = _mm_loadu_ps(w1 + d), b = _mm_loadu_ps(w2 + d);
+      const __m128 g1 = _mm_add_ps(_mm_mul_ps(L, a), _mm_mul_ps(K, b));
+      const __m128 g2 = _mm_add_ps(_mm_mul_ps(L, b), _mm_mul_ps(K, a));
+      const __m128 A = _mm_add_ps(_mm_loadu_ps(G1 + d), _mm_mul_ps(g1, g1));
+      const __m128 B = _mm_add_ps(_mm_loadu_ps(G2 + d), _mm_mul_ps(g2, g2));
+      _mm_storeu_ps(G1 + d, A);
+      _mm_storeu_ps(G2 + d, B);
+      _mm_storeu_ps(w1 + d, _mm_sub_ps(a, _mm_mul_ps(_mm_div_ps(E, _mm_sqrt_ps(A)), g1)));
+      _mm_storeu_ps(w2 + d, _mm_sub_ps(b, _mm_mul_ps(_mm_div_ps(E, _mm_sqrt_ps(B)), g2)));
+    }
+  } else {
+    const __m128d K = _mm_set1_pd(kv), L = _mm_set1_pd(lambda), E = _mm_set1_pd(eta);
+    for (; d + 2 <= n; d += 2) {
+      const __m128d a = _mm_loadu_pd(w1 + d), b = _mm_loadu_pd(w2 + d);
+      const __m128d g1 = _mm_add_pd(_mm_mul_pd(L, a), _mm_mul_pd(K, b));
+      const __m128d g2 = _mm_add_pd(_mm_mul_pd(L, b), _mm_mul_pd(K, a));
+      const __m128d A = _mm_add_pd(_mm_loadu_pd(G1 + d), _mm_mul_pd(g1, g1));
+      const __m128d B = _mm_add_pd(_mm_loadu_pd(G2 + d), _mm_mul_pd(g2, g2));
+      _mm_storeu_pd(G1 + d, A);
+      _mm_storeu_pd(G2 + d, B);
+      _mm_storeu_pd(w1 + d, _mm_sub_pd(a, _mm_mul_pd(_mm_div_pd(E, _mm_sqrt_pd(A)), g1)));
+      _mm_storeu_pd(w2 + d, _mm_sub_pd(b, _mm_mul_pd(_mm_div_pd(E, _mm_sqrt_pd(B)), g2)));
+    }
+  }
+#endif
+  for (; d < n; ++d) {
     const Scalar g1 = lambda * w1[d] + kv * w2[d];
     const Scalar g2 = lambda * w2[d] + kv * w1[d];
     G1[d] += g1 * g1;
@@ -177,7 +241,8 @@ void ffmUpdate(Scalar* W, Index kPad, const FfmNode<Scalar>* nodes, Index len, S
       Scalar* p2 = W + (n2.row + n1.field) * stride;
       const Scalar kv = kappa * (n1.value * n2.value * r);
       if (p1 != p2) {
-        ffmPairUpdateDisjoint<Scalar, K>(p1, p2, kPad, kv, eta, lambda);
+        const Index n = K > 0 ? Index(K) : kPad;
+        ffmAdagradPair(p1, p1 + n, p2, p2 + n, n, kv, eta, lambda);
       } else {
         ffmPairUpdateSame(p1, kPad, kv, eta, lambda);
       }
@@ -361,14 +426,14 @@ class FieldAwareFM {
   /// logistic loss before the step. The model must be initialised.
   Scalar trainExample(const SparseExample<Scalar>& x) {
     checkArgument(initialized(), "FieldAwareFM::trainExample", "model not initialised (call initialize or fit)");
-    std::vector<detail::FfmNode<Scalar>> nodes;
+    thread_local std::vector<detail::FfmNode<Scalar>> nodes;
     return static_cast<Scalar>(step(x, nodes));
   }
 
   /// phi(x), the logit.
   Scalar score(const SparseExample<Scalar>& x) const {
     checkArgument(initialized(), "FieldAwareFM::score", "model not initialised (call initialize or fit)");
-    std::vector<detail::FfmNode<Scalar>> nodes;
+    thread_local std::vector<detail::FfmNode<Scalar>> nodes;
     Scalar r = 1, s = 1;
     prepare(x, nodes, r, s);
     return logit(nodes, r, s);

@@ -304,14 +304,14 @@ class FactorizationMachine {
     checkArgument(m_options.solver == FmSolver::sgd || m_options.solver == FmSolver::adagrad,
                   "FactorizationMachine::trainExample", "solver must be sgd or adagrad");
     ensureAccumulators();
-    Vector<Scalar> sum(m_k);
+    Vector<Scalar> sum(2 * m_k);
     return static_cast<Scalar>(sgdStep(x, sum));
   }
 
   /// yhat(x) of the current parameters, unclipped.
   Scalar score(const SparseExample<Scalar>& x) const {
     checkArgument(initialized(), "FactorizationMachine::score", "model not initialised (call initialize or fit)");
-    Vector<Scalar> sum(m_k);
+    Vector<Scalar> sum(2 * m_k);
     return scoreWith(x, m_w0, m_w, m_V, sum);
   }
 
@@ -319,7 +319,7 @@ class FactorizationMachine {
   /// the mean over them.
   Scalar predict(const SparseExample<Scalar>& x) const {
     checkArgument(initialized(), "FactorizationMachine::predict", "model not initialised (call initialize or fit)");
-    Vector<Scalar> sum(m_k);
+    Vector<Scalar> sum(2 * m_k);
     return predictOne(x, sum);
   }
 
@@ -334,7 +334,7 @@ class FactorizationMachine {
     checkArgument(initialized(), where, "model not initialised (call initialize or fit)");
     out.resize(batch.size());
     parallelFor(0, batch.size(), 4096, resolveThreads(threads, where), [&](Index b, Index e) {
-      Vector<Scalar> sum(m_k);
+      Vector<Scalar> sum(2 * m_k);
       for (Index i = b; i < e; ++i) out(i) = predictOne(batch.example(i), sum);
     });
   }
@@ -455,25 +455,32 @@ class FactorizationMachine {
                                                : m_options.regFactorsByGroup[static_cast<std::size_t>(g)];
   }
 
-  // yhat with the given parameters; `sum` (k) receives s_f = sum_e V(f, j_e) x_e.
+  // yhat with the given parameters; `sum` (2k) receives s_f = sum_e V(f, j_e) x_e in its
+  // first k entries and sum_e (V(f, j_e) x_e)^2 in the next k (libFM's sum and sum_sqr).
   Scalar scoreWith(const SparseExample<Scalar>& x, Scalar w0, const Vector<Scalar>& w, const Matrix<Scalar>& V,
                    Vector<Scalar>& sum) const {
     Scalar result = m_useBias ? w0 : Scalar(0);
-    Scalar lin = 0, sq = 0;
-    sum.setZero();
+    Scalar lin = 0;
+    const Index k = m_k;
+    Scalar* s = sum.data();
+    Scalar* sq = sum.data() + k;
+    for (Index f = 0; f < 2 * k; ++f) s[f] = Scalar(0);
     for (Index e = 0; e < x.size; ++e) {
       const Index j = x.features[e];
       if (j >= m_n) continue;
       const Scalar v = x.values[e];
       lin += w(j) * v;
-      if (m_k > 0) {
-        sum.noalias() += V.col(j) * v;
-        sq += V.col(j).squaredNorm() * (v * v);
+      const Scalar* col = V.data() + j * k;
+      for (Index f = 0; f < k; ++f) {
+        const Scalar d = col[f] * v;
+        s[f] += d;
+        sq[f] += d * d;
       }
     }
     if (m_useLinear) result += lin;
-    if (m_k > 0) result += Scalar(0.5) * (sum.squaredNorm() - sq);
-    return result;
+    Scalar pairwise = 0;
+    for (Index f = 0; f < k; ++f) pairwise += s[f] * s[f] - sq[f];
+    return result + Scalar(0.5) * pairwise;
   }
 
   Scalar applyLink(Scalar yhat) const {
@@ -547,16 +554,18 @@ class FactorizationMachine {
       }
       if (m_k > 0) {
         const auto reg = static_cast<Scalar>(regFactorsOf(group));
-        auto col = m_V.col(j);
+        Scalar* col = m_V.data() + j * m_k;
+        const Scalar* s = sum.data();
+        const Scalar vv = v * v;
         if (ada) {
-          auto G = m_GV.col(j);
+          Scalar* G = m_GV.data() + j * m_k;
           for (Index f = 0; f < m_k; ++f) {
-            const Scalar g = m * (sum(f) * v - col(f) * v * v) + reg * col(f);
-            G(f) += g * g;
-            col(f) -= eta * g / std::sqrt(G(f));
+            const Scalar g = m * (s[f] * v - col[f] * vv) + reg * col[f];
+            G[f] += g * g;
+            col[f] -= eta * g / std::sqrt(G[f]);
           }
         } else {
-          col.array() -= eta * (m * (sum.array() * v - col.array() * (v * v)) + reg * col.array());
+          for (Index f = 0; f < m_k; ++f) col[f] -= eta * (m * (s[f] * v - col[f] * vv) + reg * col[f]);
         }
       }
     }
@@ -571,7 +580,7 @@ class FactorizationMachine {
     TrainingHistory history;
     std::vector<Index> order(static_cast<std::size_t>(train.size()));
     std::iota(order.begin(), order.end(), Index(0));
-    Vector<Scalar> sum(m_k);
+    Vector<Scalar> sum(2 * m_k);
     double weightSum = 0;
     for (Index i = 0; i < train.size(); ++i) weightSum += static_cast<double>(train.weight(i));
     for (int it = 1; it <= m_options.iterations; ++it) {
@@ -697,7 +706,7 @@ class FactorizationMachine {
       weight[static_cast<std::size_t>(c)] = static_cast<double>(train.weight(c));
     }
     std::vector<double> e(static_cast<std::size_t>(N)), q(static_cast<std::size_t>(N));
-    Vector<Scalar> sumBuffer(m_k);
+    Vector<Scalar> sumBuffer(2 * m_k);
     auto refreshResiduals = [&](const std::vector<double>* latent) {
       for (Index c = 0; c < N; ++c) {
         const double yhat = static_cast<double>(scoreWith(train.example(c), m_w0, m_w, m_V, sumBuffer));

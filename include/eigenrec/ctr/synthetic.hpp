@@ -82,7 +82,7 @@ class SyntheticFfm {
     double t = 0;
     for (Index a = 0; a < x.size; ++a) {
       for (Index b = a + 1; b < x.size; ++b) {
-        t += latent(x.features[a], x.fields[b]).dot(latent(x.features[b], x.fields[a])) * double(x.values[a]) *
+        t += pairDot(x.features[a], x.fields[b], x.features[b], x.fields[a]) * double(x.values[a]) *
              double(x.values[b]);
       }
     }
@@ -106,7 +106,7 @@ class SyntheticFfm {
       double t = 0;
       for (Index a = 0; a < m; ++a) {
         for (Index b = a + 1; b < m; ++b) {
-          t += latent(ids[static_cast<std::size_t>(a)], b).dot(latent(ids[static_cast<std::size_t>(b)], a));
+          t += pairDot(ids[static_cast<std::size_t>(a)], b, ids[static_cast<std::size_t>(b)], a);
         }
       }
       const double p = sigmoid(m_options.bias + t / double(m));
@@ -138,6 +138,15 @@ class SyntheticFfm {
   }
 
  private:
+  // <W[j1, f1], W[j2, f2]> (a plain loop: k is small).
+  double pairDot(Index j1, Index f1, Index j2, Index f2) const {
+    const double* a = m_W.data() + (j1 * m_options.fields + f1) * m_W.rows();
+    const double* b = m_W.data() + (j2 * m_options.fields + f2) * m_W.rows();
+    double t = 0;
+    for (Index d = 0; d < m_W.rows(); ++d) t += a[d] * b[d];
+    return t;
+  }
+
   SyntheticFfmOptions m_options;
   Matrix<double> m_W;  // (k, n * m), column j * m + f
 };
