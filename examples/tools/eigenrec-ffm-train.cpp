@@ -4,7 +4,9 @@
 //
 // Accepts libffm's flags (-l -k -t -r -s -p --quiet --no-norm --no-rand --auto-stop
 // --on-disk) with libffm's defaults and prints its per-iteration table. Extra flags:
-// --bias, --linear, --seed, --hash, --libsvm-fields, --block. The model is written
+// --bias, --linear, --seed, --hash, --libsvm-fields, --block. The table has one more
+// column than libffm's: tr_cpu, the cumulative process CPU time (tr_time is wall time,
+// cumulative, as libffm's). The model is written
 // atomically after training; on any error nothing is written and the exit code is 1.
 #include <eigenrec/ctr.hpp>
 
@@ -139,17 +141,20 @@ Command parse(int argc, char** argv) {
 
 int run(const Command& c) {
   ctr::FfmOptions options = c.ffm;
-  double cumulative = 0;
+  double cumulative = 0, cumulativeCpu = 0;
   const bool hasValid = !c.valid.empty();
   if (!c.quiet) {
-    std::printf("%4s%13s", "iter", "tr_logloss");
-    if (hasValid) std::printf("%13s", "va_logloss");
-    std::printf("%13s\n", "tr_time");
     options.onEpoch = [&](const ctr::EpochStats& s) {
+      if (s.epoch == 1) {  // after the data is read, as libffm
+        std::printf("%4s%13s", "iter", "tr_logloss");
+        if (hasValid) std::printf("%13s", "va_logloss");
+        std::printf("%13s%13s\n", "tr_time", "tr_cpu");
+      }
       cumulative += s.seconds;
+      cumulativeCpu += s.cpuSeconds;
       std::printf("%4d%13.5f", s.epoch, s.trainLoss);
       if (hasValid) std::printf("%13.5f", s.validLoss);
-      std::printf("%13.1f\n", cumulative);
+      std::printf("%13.1f%13.1f\n", cumulative, cumulativeCpu);
       std::fflush(stdout);
     };
   }

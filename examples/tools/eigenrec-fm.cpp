@@ -159,8 +159,8 @@ int run(const std::map<std::string, std::string>& args) {
   }
   const bool classify = o.task == ctr::FmTask::classification;
   o.onEpoch = [&](const ctr::EpochStats& s) {
-    std::printf("#Iter=%3d\tTrain=%.6f\tTest=%.6f\t(%s, %.2f s)\n", s.epoch - 1, s.trainLoss, s.validLoss,
-                classify ? "logloss" : "rmse", s.seconds);
+    std::printf("#Iter=%3d\tTrain=%.6f\tTest=%.6f\t(%s, %.3f s, cpu %.3f s)\n", s.epoch - 1, s.trainLoss,
+                s.validLoss, classify ? "logloss" : "rmse", s.seconds, s.cpuSeconds);
     std::fflush(stdout);
   };
 

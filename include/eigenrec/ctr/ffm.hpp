@@ -119,7 +119,9 @@ Scalar ffmPairwise(const Scalar* W, Index kPad, const FfmNode<Scalar>* nodes, In
         acc += w1 * w2 * (n1.value * n2.value * r);
       }
     }
-    return acc.sum();
+    Scalar t = 0;
+    for (int d = 0; d < K; ++d) t += acc[d];  // (not Eigen's sum(): GCC 12 AVX-512 false positive)
+    return t;
   } else {
     Scalar t = 0;
     for (Index a = 0; a < len; ++a) {
@@ -389,10 +391,12 @@ class FieldAwareFM {
     SparseBatch<Scalar> scratch;
     for (int epoch = 1; epoch <= m_options.epochs; ++epoch) {
       const auto start = std::chrono::steady_clock::now();
+      const double cpuStart = detail::processCpuSeconds();
       EpochStats stats;
       stats.epoch = epoch;
       stats.trainLoss = trainEpoch(train, scratch, threads, epoch);
       stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      stats.cpuSeconds = detail::processCpuSeconds() - cpuStart;
       if (!std::isfinite(stats.trainLoss)) {
         throw NumericalError(detail::concat(where, ": training loss became ", stats.trainLoss, " in epoch ", epoch,
                                             " (learning rate too large?)"));

@@ -459,28 +459,74 @@ class FactorizationMachine {
   // first k entries and sum_e (V(f, j_e) x_e)^2 in the next k (libFM's sum and sum_sqr).
   Scalar scoreWith(const SparseExample<Scalar>& x, Scalar w0, const Vector<Scalar>& w, const Matrix<Scalar>& V,
                    Vector<Scalar>& sum) const {
-    Scalar result = m_useBias ? w0 : Scalar(0);
-    Scalar lin = 0;
-    const Index k = m_k;
-    Scalar* s = sum.data();
-    Scalar* sq = sum.data() + k;
-    for (Index f = 0; f < 2 * k; ++f) s[f] = Scalar(0);
-    for (Index e = 0; e < x.size; ++e) {
-      const Index j = x.features[e];
-      if (j >= m_n) continue;
-      const Scalar v = x.values[e];
-      lin += w(j) * v;
-      const Scalar* col = V.data() + j * k;
-      for (Index f = 0; f < k; ++f) {
-        const Scalar d = col[f] * v;
-        s[f] += d;
-        sq[f] += d * d;
-      }
+    switch (m_k) {
+      case 4: return scoreFixed<4>(x, w0, w, V, sum.data());
+      case 8: return scoreFixed<8>(x, w0, w, V, sum.data());
+      case 16: return scoreFixed<16>(x, w0, w, V, sum.data());
+      case 32: return scoreFixed<32>(x, w0, w, V, sum.data());
+      default: return scoreFixed<0>(x, w0, w, V, sum.data());
     }
+  }
+
+  // K > 0: the latent dimension at compile time (fixed-size Eigen arrays, vectorised
+  // whatever the SIMD width); K = 0: runtime m_k, plain loops.
+  template <int K>
+  Scalar scoreFixed(const SparseExample<Scalar>& x, Scalar w0, const Vector<Scalar>& w, const Matrix<Scalar>& V,
+                    Scalar* sumOut) const {
+    Scalar lin = 0, pairwise = 0;
+    if constexpr (K > 0) {
+      using Lane = Eigen::Array<Scalar, K, 1>;
+      Lane s = Lane::Zero(), sq = Lane::Zero();
+      for (Index e = 0; e < x.size; ++e) {
+        const Index j = x.features[e];
+        if (j >= m_n) continue;
+        const Scalar v = x.values[e];
+        lin += w(j) * v;
+        const Lane d = Eigen::Map<const Lane>(V.data() + j * K) * v;
+        s += d;
+        sq += d * d;
+      }
+      Eigen::Map<Lane> outSum(sumOut), outSq(sumOut + K);
+      outSum = s;
+      outSq = sq;
+      const Lane t = s * s - sq;
+      for (int f = 0; f < K; ++f) pairwise += t[f];  // (not Eigen's sum(): GCC 12 AVX-512 false positive)
+    } else {
+      const Index k = m_k;
+      Scalar* s = sumOut;
+      Scalar* sq = sumOut + k;
+      for (Index f = 0; f < 2 * k; ++f) s[f] = Scalar(0);
+      for (Index e = 0; e < x.size; ++e) {
+        const Index j = x.features[e];
+        if (j >= m_n) continue;
+        const Scalar v = x.values[e];
+        lin += w(j) * v;
+        const Scalar* col = V.data() + j * k;
+        for (Index f = 0; f < k; ++f) {
+          const Scalar d = col[f] * v;
+          s[f] += d;
+          sq[f] += d * d;
+        }
+      }
+      for (Index f = 0; f < k; ++f) pairwise += s[f] * s[f] - sq[f];
+    }
+    Scalar result = m_useBias ? w0 : Scalar(0);
     if (m_useLinear) result += lin;
-    Scalar pairwise = 0;
-    for (Index f = 0; f < k; ++f) pairwise += s[f] * s[f] - sq[f];
     return result + Scalar(0.5) * pairwise;
+  }
+
+  // V(:, j) -= eta (m (s x - V(:, j) x^2) + reg V(:, j)) (libFM's SGD step of one column).
+  template <int K>
+  static void sgdColumn(Scalar* col, const Scalar* s, Index k, Scalar m, Scalar v, Scalar eta, Scalar reg) {
+    const Scalar vv = v * v;
+    if constexpr (K > 0) {
+      using Lane = Eigen::Array<Scalar, K, 1>;
+      Eigen::Map<Lane> c(col);
+      const Lane old = c;
+      c = old - eta * (m * (Eigen::Map<const Lane>(s) * v - old * vv) + reg * old);
+    } else {
+      for (Index f = 0; f < k; ++f) col[f] -= eta * (m * (s[f] * v - col[f] * vv) + reg * col[f]);
+    }
   }
 
   Scalar applyLink(Scalar yhat) const {
@@ -565,7 +611,13 @@ class FactorizationMachine {
             col[f] -= eta * g / std::sqrt(G[f]);
           }
         } else {
-          for (Index f = 0; f < m_k; ++f) col[f] -= eta * (m * (s[f] * v - col[f] * vv) + reg * col[f]);
+          switch (m_k) {
+            case 4: sgdColumn<4>(col, s, m_k, m, v, eta, reg); break;
+            case 8: sgdColumn<8>(col, s, m_k, m, v, eta, reg); break;
+            case 16: sgdColumn<16>(col, s, m_k, m, v, eta, reg); break;
+            case 32: sgdColumn<32>(col, s, m_k, m, v, eta, reg); break;
+            default: sgdColumn<0>(col, s, m_k, m, v, eta, reg); break;
+          }
         }
       }
     }
@@ -585,6 +637,7 @@ class FactorizationMachine {
     for (Index i = 0; i < train.size(); ++i) weightSum += static_cast<double>(train.weight(i));
     for (int it = 1; it <= m_options.iterations; ++it) {
       const auto start = std::chrono::steady_clock::now();
+      const double cpuStart = detail::processCpuSeconds();
       if (m_options.shuffle) eigenrec::shuffle(order.begin(), order.end(), m_rng);
       ProgressTracker tracker(m_options.progress, train.size(), detail::concat("iteration ", it, "/", m_options.iterations),
                               "examples");
@@ -598,6 +651,7 @@ class FactorizationMachine {
       stats.trainLoss = weightSum > 0 ? lossSum / weightSum : 0.0;
       if (m_task == FmTask::regression) stats.trainLoss = std::sqrt(2.0 * stats.trainLoss);
       stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      stats.cpuSeconds = detail::processCpuSeconds() - cpuStart;
       tracker.finish(train.size(), stats.trainLoss);
       if (!std::isfinite(stats.trainLoss)) {
         throw NumericalError(detail::concat("FactorizationMachine::fit: training loss became ", stats.trainLoss,
@@ -728,6 +782,7 @@ class FactorizationMachine {
 
     for (Index it = 0; it < iters; ++it) {
       const auto start = std::chrono::steady_clock::now();
+      const double cpuStart = detail::processCpuSeconds();
       // alpha (noise precision)
       if (multilevel) {
         double gammaN = gamma0;
@@ -883,6 +938,7 @@ class FactorizationMachine {
       stats.trainLoss = trainWeight > 0 ? trainTotal / trainWeight : 0.0;
       if (!classify) stats.trainLoss = std::sqrt(stats.trainLoss);
       stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      stats.cpuSeconds = detail::processCpuSeconds() - cpuStart;
 
       if (keep > 0 && (iters - 1 - it) % stride == 0 && static_cast<Index>(m_samples.size()) < keep) {
         m_samples.push_back(Sample{m_w0, m_w, m_V});

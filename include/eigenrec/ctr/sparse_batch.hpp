@@ -11,6 +11,7 @@
 #include <eigenrec/core/types.hpp>
 #include <eigenrec/io/libsvm.hpp>
 
+#include <ctime>
 #include <functional>
 #include <limits>
 #include <vector>
@@ -88,7 +89,8 @@ struct EpochStats {
   double trainLoss = std::numeric_limits<double>::quiet_NaN();
   /// Validation metric after the epoch: logloss (classification) or RMSE (regression).
   double validLoss = std::numeric_limits<double>::quiet_NaN();
-  double seconds = 0.0;  ///< training time of this epoch (validation excluded)
+  double seconds = 0.0;     ///< wall-clock training time of this epoch (validation excluded)
+  double cpuSeconds = 0.0;  ///< process CPU time of the same span (all threads; std::clock)
 };
 
 /// Per-epoch reports of one fit.
@@ -100,6 +102,10 @@ struct TrainingHistory {
   /// True if auto-stop ended training early (validation loss went up).
   bool stoppedEarly = false;
 };
+
+namespace detail {
+inline double processCpuSeconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
+}  // namespace detail
 
 /// Called after every epoch (e.g. to print libffm's table).
 using EpochCallback = std::function<void(const EpochStats&)>;
