@@ -25,6 +25,11 @@ endfunction()
 function(eigenrec_target_native target)
   if(EIGENREC_NATIVE AND CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
     target_compile_options(${target} PRIVATE -march=native)
+    if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+      # GCC 12 reports false maybe-uninitialized warnings inside Eigen's AVX-512 kernels
+      # (products and reductions), which are not eigenrec's code.
+      target_compile_options(${target} PRIVATE -Wno-maybe-uninitialized)
+    endif()
   endif()
 endfunction()
 

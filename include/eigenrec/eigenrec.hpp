@@ -5,6 +5,7 @@
 #include <eigenrec/version.hpp>
 
 #include <eigenrec/core.hpp>
+#include <eigenrec/ctr.hpp>
 #include <eigenrec/embedding.hpp>
 #include <eigenrec/io.hpp>
 #include <eigenrec/metrics.hpp>

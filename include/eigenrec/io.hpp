@@ -2,6 +2,7 @@
 #ifndef EIGENREC_IO_HPP
 #define EIGENREC_IO_HPP
 
+#include <eigenrec/io/libsvm.hpp>
 #include <eigenrec/io/line_reader.hpp>
 #include <eigenrec/io/word2vec_format.hpp>
 

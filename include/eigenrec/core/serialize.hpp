@@ -19,6 +19,7 @@
 #include <eigenrec/core/checks.hpp>
 #include <eigenrec/core/types.hpp>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -96,23 +97,19 @@ class Checksum64 {
   void update(const void* data, std::size_t size) {
     auto p = static_cast<const unsigned char*>(data);
     m_length += size;
-    while (size > 0 && m_pending > 0) {
-      m_buffer[m_pending++] = *p++;
-      --size;
-      if (m_pending == 8) {
-        mixWord(load(m_buffer));
-        m_pending = 0;
-      }
+    if (m_pending > 0) {  // complete a word begun by an earlier call
+      const std::size_t take = std::min(size, std::size_t{8} - m_pending);
+      std::memcpy(m_buffer + m_pending, p, take);
+      m_pending += take;
+      p += take;
+      size -= take;
+      if (m_pending < 8) return;
+      mixWord(load(m_buffer));
+      m_pending = 0;
     }
-    while (size >= 8) {
-      mixWord(load(p));
-      p += 8;
-      size -= 8;
-    }
-    while (size > 0) {
-      m_buffer[m_pending++] = *p++;
-      --size;
-    }
+    for (; size >= 8; p += 8, size -= 8) mixWord(load(p));
+    if (size > 0) std::memcpy(m_buffer, p, size);
+    m_pending = size;
   }
 
   std::uint64_t digest() const {

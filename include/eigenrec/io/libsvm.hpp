@@ -346,33 +346,6 @@ inline std::uint64_t mix64(std::uint64_t z) {
   return z ^ (z >> 31);
 }
 
-// Checksum of a sequence of buffers (each hashed whole: 8-byte words by multiply-rotate,
-// the tail bytes as one word, then mixed into the running state). Detects truncation
-// and corruption of cache blocks; not cryptographic.
-class BlockHash {
- public:
-  void update(const void* data, std::size_t size) {
-    const auto* p = static_cast<const unsigned char*>(data);
-    std::uint64_t h = m_state ^ (static_cast<std::uint64_t>(size) * 0x9E3779B97F4A7C15ULL);
-    std::size_t i = 0;
-    for (; i + 8 <= size; i += 8) {
-      std::uint64_t w;
-      std::memcpy(&w, p + i, 8);
-      h = rotl(h ^ (w * kMul1), 31) * kMul2;
-    }
-    std::uint64_t tail = 0;
-    for (unsigned shift = 0; i < size; ++i, shift += 8) tail |= static_cast<std::uint64_t>(p[i]) << shift;
-    h = rotl(h ^ (tail * kMul1), 31) * kMul2;
-    m_state = mix64(h);
-  }
-  std::uint64_t digest() const noexcept { return m_state; }
-
- private:
-  static constexpr std::uint64_t kMul1 = 0x9E3779B185EBCA87ULL;
-  static constexpr std::uint64_t kMul2 = 0xC2B2AE3D27D4EB4FULL;
-  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  std::uint64_t m_state = 0x27D4EB2F165667C5ULL;
-};
 
 }  // namespace detail
 
@@ -773,7 +746,7 @@ class SparseCache {
     checkIndex("SparseCache::readBlock", "block", b, numBlocks());
     m_in->clear();
     m_in->seekg(static_cast<std::streamoff>(m_index[static_cast<std::size_t>(b)]));
-    detail::BlockHash sum;
+    eigenrec::detail::Checksum64 sum;
     auto read = [&](void* data, std::size_t bytes, const char* what) {
       if (bytes > 0 && !m_in->read(static_cast<char*>(data), static_cast<std::streamsize>(bytes))) {
         fail(detail::concat("truncated in block ", b, " while reading ", what));
@@ -844,7 +817,7 @@ class SparseCache {
   }
 
   static std::uint64_t writeBlock(std::ostream& os, const SparseBatch<Scalar>& block) {
-    detail::BlockHash sum;
+    eigenrec::detail::Checksum64 sum;
     std::uint64_t bytes = 0;
     auto put = [&](const void* data, std::size_t size) {
       writeRaw(os, data, size);
