@@ -95,6 +95,7 @@ constexpr DType dtypeOf() {
 class Checksum64 {
  public:
   void update(const void* data, std::size_t size) {
+    if (size == 0) return;
     auto p = static_cast<const unsigned char*>(data);
     m_length += size;
     if (m_pending > 0) {  // complete a word begun by an earlier call
