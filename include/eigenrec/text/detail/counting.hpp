@@ -1,0 +1,795 @@
+// eigenrec/text/detail/counting.hpp: the counting engine behind the vectorizers.
+//
+// fit (learning a vocabulary and counting it) runs in phases:
+//   1. analyze: documents are cut into chunks (by size, independent of the thread count);
+//      each chunk is tokenized on its own thread into a stream of chunk-local unit ids
+//      (word tokens, or code points for the character analyzers);
+//   2. units: the chunk vocabularies are merged and sorted; the streams are renumbered
+//      with the rank of each unit, so that unit ids sort like the strings;
+//   3. count: every n-gram becomes a key of packed unit ranks; keys are partitioned by
+//      hash into groups (cache-sized tables), each group is counted on one thread,
+//      giving document frequencies, total counts and per-document counts;
+//   4. select: min_df / max_df / max_features; the kept keys are sorted, which is
+//      scikit-learn's alphabetical column order (see KeyPacking);
+//   5. assemble: the CSR matrix, rows in input order, columns sorted in each row.
+// Every result is a function of the documents only: chunking, grouping and threads
+// change the work split, never the numbers.
+//
+// transform looks n-grams up in a Lookup (built from the vocabulary strings).
+#ifndef EIGENREC_TEXT_DETAIL_COUNTING_HPP
+#define EIGENREC_TEXT_DETAIL_COUNTING_HPP
+
+#include <eigenrec/core/checks.hpp>
+#include <eigenrec/core/parallel.hpp>
+#include <eigenrec/core/progress.hpp>
+#include <eigenrec/core/types.hpp>
+#include <eigenrec/text/analyzer.hpp>
+#include <eigenrec/text/detail/documents.hpp>
+#include <eigenrec/text/detail/tables.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <numeric>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace eigenrec::text {
+
+/// Document-term counts: (documents, terms), CSR with 64-bit indices, like
+/// scikit-learn's CountVectorizer output (int64 counts).
+using CountMatrix = Eigen::SparseMatrix<std::int64_t, Eigen::RowMajor, std::int64_t>;
+
+namespace detail {
+
+/// Vocabulary selection of a fit (scikit-learn's min_df / max_df / max_features, the
+/// thresholds already turned into document counts).
+struct Selection {
+  double minDocCount = 1;
+  double maxDocCount = std::numeric_limits<double>::infinity();
+  bool proportionalMin = false, proportionalMax = false;
+  double minValue = 1, maxValue = 1;  // as given (count or proportion)
+  std::int64_t maxFeatures = 0;       // 0 = no limit
+  bool binary = false;                // max_features ranks by document frequency then
+};
+
+/// NumPy's argsort(kind="quicksort") of int64 values (NumPy 1.24 on x86-64: introsort —
+/// median-of-3 quicksort, insertion sort below 16 elements, heapsort past a depth limit).
+/// It is not stable; scikit-learn's max_features keeps argsort(-totals)[:max_features],
+/// so this decides which of equally frequent terms are kept, as in scikit-learn.
+inline std::vector<std::size_t> numpyArgsort(const std::vector<std::int64_t>& v) {
+  const std::size_t n = v.size();
+  std::vector<std::size_t> t(n);
+  std::iota(t.begin(), t.end(), std::size_t{0});
+  if (n == 0) return t;
+  auto less = [&](std::size_t a, std::size_t b) { return v[a] < v[b]; };
+  auto heapsort = [&](std::size_t lo, std::size_t count) {
+    auto at = [&](std::size_t i) -> std::size_t& { return t[lo + i - 1]; };  // 1-based
+    auto sift = [&](std::size_t i, std::size_t size, std::size_t tmp) {
+      std::size_t j = i << 1;
+      while (j <= size) {
+        if (j < size && less(at(j), at(j + 1))) ++j;
+        if (less(tmp, at(j))) {
+          at(i) = at(j);
+          i = j;
+          j += j;
+        } else {
+          break;
+        }
+      }
+      at(i) = tmp;
+    };
+    for (std::size_t l = count >> 1; l > 0; --l) sift(l, count, at(l));
+    for (std::size_t size = count; size > 1;) {
+      const std::size_t tmp = at(size);
+      at(size) = at(1);
+      --size;
+      sift(1, size, tmp);
+    }
+  };
+  int depthLimit = 0;
+  for (std::size_t m = n; m > 1; m >>= 1) ++depthLimit;
+  depthLimit *= 2;
+  struct Range {
+    std::ptrdiff_t lo, hi;
+    int depth;
+  };
+  std::vector<Range> stack;
+  std::ptrdiff_t pl = 0, pr = static_cast<std::ptrdiff_t>(n) - 1;
+  int depth = depthLimit;
+  auto T = [&](std::ptrdiff_t i) -> std::size_t& { return t[static_cast<std::size_t>(i)]; };
+  while (true) {
+    if (depth < 0) {
+      heapsort(static_cast<std::size_t>(pl), static_cast<std::size_t>(pr - pl + 1));
+    } else {
+      while (pr - pl > 15) {
+        const std::ptrdiff_t pm = pl + ((pr - pl) >> 1);
+        if (less(T(pm), T(pl))) std::swap(T(pm), T(pl));
+        if (less(T(pr), T(pm))) std::swap(T(pr), T(pm));
+        if (less(T(pm), T(pl))) std::swap(T(pm), T(pl));
+        const std::size_t pivot = T(pm);
+        std::ptrdiff_t pi = pl, pj = pr - 1;
+        std::swap(T(pm), T(pj));
+        while (true) {
+          do ++pi; while (less(T(pi), pivot));
+          do --pj; while (less(pivot, T(pj)));
+          if (pi >= pj) break;
+          std::swap(T(pi), T(pj));
+        }
+        std::swap(T(pi), T(pr - 1));
+        if (pi - pl < pr - pi) {
+          stack.push_back({pi + 1, pr, 0});
+          pr = pi - 1;
+        } else {
+          stack.push_back({pl, pi - 1, 0});
+          pl = pi + 1;
+        }
+        stack.back().depth = --depth;
+      }
+      for (std::ptrdiff_t pi = pl + 1; pi <= pr; ++pi) {
+        const std::size_t vi = T(pi);
+        std::ptrdiff_t pj = pi;
+        while (pj > pl && less(vi, T(pj - 1))) {
+          T(pj) = T(pj - 1);
+          --pj;
+        }
+        T(pj) = vi;
+      }
+    }
+    if (stack.empty()) break;
+    pl = stack.back().lo;
+    pr = stack.back().hi;
+    depth = stack.back().depth;
+    stack.pop_back();
+  }
+  return t;
+}
+
+/// Output of a fit.
+struct FitCounts {
+  std::vector<std::string> vocabulary;  // column order
+  std::vector<std::int64_t> documentFrequency;
+  CountMatrix counts;                   // (documents, vocabulary)
+  std::int64_t documents = 0;
+  std::size_t seenFeatures = 0;         // distinct n-grams before selection
+};
+
+/// Per-chunk result of phase 1.
+struct Chunk {
+  std::int64_t firstDoc = 0;
+  std::vector<std::uint32_t> stream;   // unit ids (local, then ranks); kSegmentBreak splits char_wb words
+  std::vector<std::uint32_t> docEnds;  // end of each document in `stream`
+  StringTable units;                   // word analyzer: local units
+  std::vector<std::uint32_t> rank;     // local unit id -> global rank
+  // phase 3
+  std::vector<std::vector<std::uint64_t>> groupKeys;     // [group] packed keys
+  std::vector<std::vector<std::uint32_t>> groupDocEnds;  // [group][doc] end in groupKeys / words
+  std::vector<std::vector<std::uint32_t>> outDocEnds;    // [group][doc] end in the group's output
+};
+
+/// A chunk boundary rule: about 1 MiB of text or 65536 documents.
+inline constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
+inline constexpr std::size_t kChunkDocs = std::size_t{1} << 16;
+
+inline constexpr std::uint32_t kDroppedUnit = 0xFFFFFFFFu;
+
+/// Generates the n-gram windows of one document stream and calls onKey(key).
+class NgramGenerator {
+ public:
+  NgramGenerator(const Analyzer& analyzer, KeyPacking packing) : m_analyzer(analyzer), m_packing(packing) {
+    m_key.assign(static_cast<std::size_t>(packing.words), 0);
+  }
+
+  template <typename OnKey>
+  void run(const std::uint32_t* ids, std::size_t length, OnKey&& onKey) {
+    const auto& o = m_analyzer.options();
+    if (o.analyzer == AnalyzerKind::word) {
+      const auto minN = static_cast<std::size_t>(o.ngramRange.first);
+      const auto maxN = static_cast<std::size_t>(o.ngramRange.second);
+      for (std::size_t n = minN; n <= std::min(maxN, length); ++n) {
+        for (std::size_t i = 0; i + n <= length; ++i) emit(ids + i, n, onKey);
+      }
+      return;
+    }
+    // Character analyzers: segments separated by kSegmentBreak (char_wb) or one segment.
+    std::size_t start = 0;
+    for (std::size_t i = 0; i <= length; ++i) {
+      if (i == length || ids[i] == kSegmentBreak) {
+        if (o.analyzer == AnalyzerKind::character || i > start) {
+          m_analyzer.appendCharNgrams(ids + start, i - start,
+                                      [&](const std::uint32_t* g, std::size_t n) { emit(g, n, onKey); });
+        }
+        start = i + 1;
+      }
+    }
+  }
+
+ private:
+  template <typename OnKey>
+  void emit(const std::uint32_t* ids, std::size_t n, OnKey& onKey) {
+    m_packing.pack(ids, static_cast<int>(n), m_key.data());
+    onKey(m_key.data());
+  }
+
+  const Analyzer& m_analyzer;
+  KeyPacking m_packing;
+  std::vector<std::uint64_t> m_key;
+};
+
+/// Phase 1 for one chunk.
+inline void analyzeChunk(const Analyzer& analyzer, const DocumentBlock& block, std::size_t begin, std::size_t end,
+                         Chunk& chunk, std::string_view where, const std::string& source) {
+  const bool word = analyzer.options().analyzer == AnalyzerKind::word;
+  std::string buffer;
+  std::u32string text;
+  std::vector<bool> dropped;  // word analyzer: local unit removed by stop words / filter
+  for (std::size_t d = begin; d < end; ++d) {
+    try {
+      if (word) {
+        analyzer.forEachToken(block.docs[d], buffer, [&](std::string_view token) {
+          bool inserted = false;
+          const std::uint32_t id = chunk.units.findOrInsert(token, hashBytes(token.data(), token.size()), inserted);
+          if (inserted) dropped.push_back(!analyzer.keepToken(token));
+          if (!dropped[id]) chunk.stream.push_back(id);
+        });
+      } else {
+        bool first = true;
+        analyzer.forEachSegment(block.docs[d], text, [&](const char32_t* seg, std::size_t n) {
+          if (!first) chunk.stream.push_back(kSegmentBreak);
+          first = false;
+          for (std::size_t k = 0; k < n; ++k) chunk.stream.push_back(static_cast<std::uint32_t>(seg[k]));
+        });
+      }
+    } catch (const std::invalid_argument&) {
+      rethrowDocumentError(where, source, block, d);
+    }
+    if (chunk.stream.size() > 0xFFFFFFF0u) {
+      throwInvalidArgument(where, "more than 2^32 tokens in one chunk of documents");
+    }
+    chunk.docEnds.push_back(static_cast<std::uint32_t>(chunk.stream.size()));
+  }
+}
+
+/// Cuts a block into chunks [begin, end) of documents.
+inline std::vector<std::pair<std::size_t, std::size_t>> chunkRanges(const DocumentBlock& block) {
+  std::vector<std::pair<std::size_t, std::size_t>> ranges;
+  std::size_t begin = 0, bytes = 0;
+  for (std::size_t d = 0; d < block.docs.size(); ++d) {
+    bytes += block.docs[d].size() + 1;
+    if (bytes >= kChunkBytes || d + 1 - begin >= kChunkDocs) {
+      ranges.emplace_back(begin, d + 1);
+      begin = d + 1;
+      bytes = 0;
+    }
+  }
+  if (begin < block.docs.size()) ranges.emplace_back(begin, block.docs.size());
+  return ranges;
+}
+
+/// Phase 1 over a whole document source.
+template <typename Source>
+std::vector<Chunk> analyzeAll(const Analyzer& analyzer, Source& source, int threads, std::string_view where,
+                              const ProgressCallback& progress, std::int64_t totalBytes) {
+  std::vector<Chunk> chunks;
+  DocumentBlock block;
+  ProgressTracker tracker(progress, totalBytes, "count", totalBytes > 0 ? "bytes" : "documents");
+  std::int64_t docs = 0;
+  while (source.next(block)) {
+    const auto ranges = chunkRanges(block);
+    const std::size_t first = chunks.size();
+    chunks.resize(first + ranges.size());
+    parallelFor(0, static_cast<Index>(ranges.size()), 1, threads, [&](Index b, Index e) {
+      for (Index c = b; c < e; ++c) {
+        Chunk& chunk = chunks[first + static_cast<std::size_t>(c)];
+        chunk.firstDoc = block.firstIndex + static_cast<std::int64_t>(ranges[static_cast<std::size_t>(c)].first);
+        analyzeChunk(analyzer, block, ranges[static_cast<std::size_t>(c)].first,
+                     ranges[static_cast<std::size_t>(c)].second, chunk, where, source.source());
+      }
+    });
+    docs += static_cast<std::int64_t>(block.docs.size());
+    tracker.update(totalBytes > 0 ? source.bytesRead() : docs);
+  }
+  tracker.finish(totalBytes > 0 ? totalBytes : docs);
+  return chunks;
+}
+
+/// Phase 2: the sorted units (word: strings; char: code points as UTF-8) and the streams
+/// renumbered with unit ranks. Returns the unit strings in rank order.
+inline std::vector<std::string> rankUnits(const Analyzer& analyzer, std::vector<Chunk>& chunks, int threads) {
+  std::vector<std::string> units;
+  if (analyzer.options().analyzer == AnalyzerKind::word) {
+    StringTable global;
+    std::vector<std::vector<std::uint32_t>> localToGlobal(chunks.size());
+    for (std::size_t c = 0; c < chunks.size(); ++c) {
+      const StringTable& local = chunks[c].units;
+      localToGlobal[c].resize(local.size());
+      for (std::uint32_t id = 0; id < local.size(); ++id) {
+        bool inserted = false;
+        localToGlobal[c][id] = global.findOrInsert(local.at(id), local.hashOf(id), inserted);
+      }
+    }
+    std::vector<std::uint32_t> order(global.size());
+    std::iota(order.begin(), order.end(), 0u);
+    std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return global.at(a) < global.at(b); });
+    std::vector<std::uint32_t> rankOf(global.size());
+    units.reserve(order.size());
+    for (std::uint32_t r = 0; r < order.size(); ++r) {
+      rankOf[order[r]] = r;
+      units.emplace_back(global.at(order[r]));
+    }
+    parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
+      for (Index c = b; c < e; ++c) {
+        Chunk& chunk = chunks[static_cast<std::size_t>(c)];
+        const auto& map = localToGlobal[static_cast<std::size_t>(c)];
+        for (auto& id : chunk.stream) id = rankOf[map[id]];
+        chunk.units = StringTable();
+      }
+    });
+    return units;
+  }
+  // Character analyzers: the code points that occur, in code point order.
+  std::vector<std::uint32_t> rankOf(0x110000, 0);
+  for (const Chunk& chunk : chunks) {
+    for (std::uint32_t c : chunk.stream) {
+      if (c != kSegmentBreak) rankOf[c] = 1;
+    }
+  }
+  std::uint32_t next = 0;
+  for (std::uint32_t c = 0; c < 0x110000; ++c) {
+    if (rankOf[c]) {
+      rankOf[c] = next++;
+      std::string s;
+      unicode::appendUtf8(s, c);
+      units.push_back(std::move(s));
+    }
+  }
+  parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
+    for (Index c = b; c < e; ++c) {
+      for (auto& id : chunks[static_cast<std::size_t>(c)].stream) {
+        if (id != kSegmentBreak) id = rankOf[id];
+      }
+    }
+  });
+  return units;
+}
+
+/// Per-group state of phase 3.
+struct Group {
+  KeyTable table;
+  std::vector<std::uint32_t> df;
+  std::vector<std::uint64_t> total;
+  std::vector<std::uint32_t> lastDoc;  // global document index + 1 of the last document seen
+  std::vector<std::uint32_t> lastPos;  // its position in outFeature
+  std::vector<std::uint32_t> outFeature;
+  std::vector<std::uint32_t> outCount;
+  std::vector<std::int64_t> column;    // phase 4: feature -> column or -1
+};
+
+/// Phases 3-5.
+inline FitCounts countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& chunks,
+                                const std::vector<std::string>& units, const Selection& selection, int threads,
+                                std::string_view where) {
+  const auto& o = analyzer.options();
+  const bool word = o.analyzer == AnalyzerKind::word;
+  const int maxN = o.ngramRange.second;
+  const KeyPacking packing = KeyPacking::forUnits(units.size(), maxN);
+  const int W = packing.words;
+  std::int64_t documents = 0;
+  std::uint64_t streamTotal = 0;
+  for (const Chunk& c : chunks) {
+    documents += static_cast<std::int64_t>(c.docEnds.size());
+    streamTotal += c.stream.size();
+  }
+  if (documents >= std::int64_t{0xFFFFFFF0}) throwInvalidArgument(where, "more than 2^32 documents");
+  // Groups: about 2^18 key occurrences per group, a power of two up to 64.
+  const std::uint64_t keyEstimate = streamTotal * static_cast<std::uint64_t>(o.ngramRange.second - o.ngramRange.first + 1);
+  int groupBits = 0;
+  while (groupBits < 6 && (keyEstimate >> (18 + groupBits)) > 0) ++groupBits;
+  const std::size_t groups = std::size_t{1} << groupBits;
+  auto groupOf = [groupBits](std::uint64_t h) -> std::size_t {
+    return groupBits == 0 ? 0 : static_cast<std::size_t>(h >> (64 - groupBits));
+  };
+
+  // 3a: keys of every chunk, partitioned by group.
+  parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
+    NgramGenerator generator(analyzer, packing);
+    for (Index ci = b; ci < e; ++ci) {
+      Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
+      chunk.groupKeys.assign(groups, {});
+      chunk.groupDocEnds.assign(groups, std::vector<std::uint32_t>(chunk.docEnds.size()));
+      std::size_t start = 0;
+      for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
+        generator.run(chunk.stream.data() + start, chunk.docEnds[d] - start, [&](const std::uint64_t* key) {
+          auto& keys = chunk.groupKeys[groupOf(hashKey(key, W))];
+          keys.insert(keys.end(), key, key + W);
+        });
+        for (std::size_t g = 0; g < groups; ++g) {
+          if (chunk.groupKeys[g].size() / static_cast<std::size_t>(W) > 0xFFFFFFF0u) {
+            throwInvalidArgument(where, "too many n-grams in one chunk of documents");
+          }
+          chunk.groupDocEnds[g][d] = static_cast<std::uint32_t>(chunk.groupKeys[g].size() / static_cast<std::size_t>(W));
+        }
+        start = chunk.docEnds[d];
+      }
+      chunk.stream = {};
+      chunk.stream.shrink_to_fit();
+    }
+  });
+
+  // 3b: count each group.
+  std::vector<Group> groupState(groups);
+  parallelFor(0, static_cast<Index>(groups), 1, threads, [&](Index b, Index e) {
+    for (Index gi = b; gi < e; ++gi) {
+      const auto g = static_cast<std::size_t>(gi);
+      std::size_t occurrences = 0;
+      for (const Chunk& c : chunks) occurrences += c.groupKeys[g].size() / static_cast<std::size_t>(W);
+      Group& group = groupState[g];
+      group.table = KeyTable(W, occurrences / 4);
+      for (Chunk& chunk : chunks) {
+        const std::uint64_t* keys = chunk.groupKeys[g].data();
+        const auto& ends = chunk.groupDocEnds[g];
+        std::vector<std::uint32_t> outEnds(ends.size());
+        std::size_t r = 0;
+        for (std::size_t d = 0; d < ends.size(); ++d) {
+          const auto docTag = static_cast<std::uint32_t>(chunk.firstDoc + static_cast<std::int64_t>(d) + 1);
+          for (; r < ends[d]; ++r) {
+            const std::uint64_t* key = keys + r * static_cast<std::size_t>(W);
+            bool inserted = false;
+            const std::uint32_t id = group.table.findOrInsert(key, hashKey(key, W), inserted);
+            if (inserted) {
+              group.df.push_back(0);
+              group.total.push_back(0);
+              group.lastDoc.push_back(0);
+              group.lastPos.push_back(0);
+            }
+            ++group.total[id];
+            if (group.lastDoc[id] != docTag) {
+              group.lastDoc[id] = docTag;
+              group.lastPos[id] = static_cast<std::uint32_t>(group.outFeature.size());
+              group.outFeature.push_back(id);
+              group.outCount.push_back(1);
+              ++group.df[id];
+            } else {
+              ++group.outCount[group.lastPos[id]];
+            }
+          }
+          if (group.outFeature.size() > 0xFFFFFFF0u) throwInvalidArgument(where, "too many document-term pairs");
+          outEnds[d] = static_cast<std::uint32_t>(group.outFeature.size());
+        }
+        chunk.groupKeys[g] = {};
+        chunk.groupKeys[g].shrink_to_fit();
+        chunk.groupDocEnds[g] = std::move(outEnds);  // now: ends in the group's output
+      }
+      group.lastDoc = {};
+      group.lastPos = {};
+    }
+  });
+
+  // 4: selection.
+  struct Candidate {
+    std::uint32_t group, id;
+  };
+  std::vector<Candidate> kept;
+  std::size_t seenFeatures = 0;
+  for (std::uint32_t g = 0; g < groups; ++g) {
+    const Group& group = groupState[g];
+    seenFeatures += group.df.size();
+    for (std::uint32_t id = 0; id < group.df.size(); ++id) {
+      const auto df = static_cast<double>(group.df[id]);
+      if (df <= selection.maxDocCount && df >= selection.minDocCount) kept.push_back({g, id});
+    }
+  }
+  auto keyLess = [&](const Candidate& a, const Candidate& b) {
+    const std::uint64_t* ka = groupState[a.group].table.key(a.id);
+    const std::uint64_t* kb = groupState[b.group].table.key(b.id);
+    for (int w = 0; w < W; ++w) {
+      if (ka[w] != kb[w]) return ka[w] < kb[w];
+    }
+    return false;
+  };
+  std::sort(kept.begin(), kept.end(), keyLess);
+  if (selection.maxFeatures > 0 && static_cast<std::int64_t>(kept.size()) > selection.maxFeatures) {
+    // scikit-learn: the terms at argsort(-total count)[:max_features] of the alphabetical
+    // candidates (document frequency when binary), with NumPy's unstable tie order.
+    std::vector<std::int64_t> negated(kept.size());
+    for (std::size_t i = 0; i < kept.size(); ++i) {
+      const Group& group = groupState[kept[i].group];
+      negated[i] = -static_cast<std::int64_t>(selection.binary ? group.df[kept[i].id] : group.total[kept[i].id]);
+    }
+    std::vector<std::size_t> order = numpyArgsort(negated);
+    order.resize(static_cast<std::size_t>(selection.maxFeatures));
+    std::sort(order.begin(), order.end());
+    std::vector<Candidate> selected;
+    selected.reserve(order.size());
+    for (std::size_t i : order) selected.push_back(kept[i]);
+    kept = std::move(selected);
+  }
+
+  FitCounts result;
+  result.documents = documents;
+  result.seenFeatures = seenFeatures;
+  if (kept.empty()) {
+    return result;  // the caller reports why (empty vocabulary or everything pruned)
+  }
+  for (Group& group : groupState) group.column.assign(group.df.size(), -1);
+  result.vocabulary.resize(kept.size());
+  result.documentFrequency.resize(kept.size());
+  {
+    std::vector<std::uint32_t> ids(static_cast<std::size_t>(W * packing.lanes));
+    for (std::size_t col = 0; col < kept.size(); ++col) {
+      Group& group = groupState[kept[col].group];
+      group.column[kept[col].id] = static_cast<std::int64_t>(col);
+      result.documentFrequency[col] = group.df[kept[col].id];
+      const int n = packing.unpack(group.table.key(kept[col].id), ids.data());
+      std::string& term = result.vocabulary[col];
+      for (int k = 0; k < n; ++k) {
+        if (word && k > 0) term += ' ';
+        term += units[ids[static_cast<std::size_t>(k)]];
+      }
+    }
+  }
+  for (Group& group : groupState) {
+    group.table = KeyTable(1);
+    group.df = {};
+    group.total = {};
+  }
+
+  // 5: the CSR matrix.
+  std::vector<std::int64_t> rowStart(static_cast<std::size_t>(documents) + 1, 0);
+  std::vector<std::vector<std::int64_t>> chunkCols(chunks.size());
+  std::vector<std::vector<std::int64_t>> chunkVals(chunks.size());
+  parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
+    std::vector<std::pair<std::int64_t, std::int64_t>> row;
+    for (Index ci = b; ci < e; ++ci) {
+      Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
+      auto& cols = chunkCols[static_cast<std::size_t>(ci)];
+      auto& vals = chunkVals[static_cast<std::size_t>(ci)];
+      const std::size_t docs = chunk.docEnds.size();
+      std::vector<std::uint32_t> cursor(groups);
+      for (std::size_t g = 0; g < groups; ++g) {
+        // Start of this chunk's output in group g: the end of the previous chunk's last doc.
+        cursor[g] = 0;
+      }
+      for (std::size_t g = 0; g < groups; ++g) {
+        if (ci > 0) {
+          const auto& prev = chunks[static_cast<std::size_t>(ci) - 1].groupDocEnds[g];
+          cursor[g] = prev.empty() ? 0 : prev.back();
+        }
+      }
+      for (std::size_t d = 0; d < docs; ++d) {
+        row.clear();
+        for (std::size_t g = 0; g < groups; ++g) {
+          const Group& group = groupState[g];
+          const std::uint32_t end = chunk.groupDocEnds[g][d];
+          for (std::uint32_t r = cursor[g]; r < end; ++r) {
+            const std::int64_t col = group.column[group.outFeature[r]];
+            if (col >= 0) row.emplace_back(col, group.outCount[r]);
+          }
+          cursor[g] = end;
+        }
+        std::sort(row.begin(), row.end());
+        for (const auto& [col, count] : row) {
+          cols.push_back(col);
+          vals.push_back(count);
+        }
+        rowStart[static_cast<std::size_t>(chunk.firstDoc) + d + 1] = static_cast<std::int64_t>(row.size());
+      }
+    }
+  });
+  for (std::size_t i = 1; i < rowStart.size(); ++i) rowStart[i] += rowStart[i - 1];
+  CountMatrix& m = result.counts;
+  m.resize(documents, static_cast<Index>(kept.size()));
+  m.resizeNonZeros(rowStart.back());
+  std::copy(rowStart.begin(), rowStart.end(), m.outerIndexPtr());
+  parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
+    for (Index ci = b; ci < e; ++ci) {
+      const auto c = static_cast<std::size_t>(ci);
+      const std::int64_t at = rowStart[static_cast<std::size_t>(chunks[c].firstDoc)];
+      std::copy(chunkCols[c].begin(), chunkCols[c].end(), m.innerIndexPtr() + at);
+      std::copy(chunkVals[c].begin(), chunkVals[c].end(), m.valuePtr() + at);
+      chunkCols[c] = {};
+      chunkVals[c] = {};
+    }
+  });
+  return result;
+}
+
+/// Looks n-grams of new documents up in a fixed vocabulary.
+class Lookup {
+ public:
+  Lookup() = default;
+
+  /// Builds the lookup of `vocabulary` (column order) for documents analyzed by
+  /// `analyzer`. Terms the analyzer can never produce simply never match.
+  Lookup(const Analyzer& analyzer, const std::vector<std::string>& vocabulary) {
+    const auto& o = analyzer.options();
+    m_word = o.analyzer == AnalyzerKind::word;
+    std::vector<std::vector<std::uint32_t>> termUnits(vocabulary.size());
+    for (std::size_t t = 0; t < vocabulary.size(); ++t) {
+      const std::string& term = vocabulary[t];
+      auto& ids = termUnits[t];
+      bool representable = !term.empty();
+      if (m_word) {
+        std::size_t start = 0;
+        while (representable) {
+          const std::size_t space = term.find(' ', start);
+          const std::string_view piece =
+              std::string_view(term).substr(start, space == std::string::npos ? std::string::npos : space - start);
+          if (piece.empty()) {
+            representable = false;
+            break;
+          }
+          bool inserted = false;
+          ids.push_back(m_units.findOrInsert(piece, hashBytes(piece.data(), piece.size()), inserted));
+          if (space == std::string::npos) break;
+          start = space + 1;
+        }
+      } else {
+        std::size_t i = 0;
+        while (representable && i < term.size()) {
+          const unicode::Decoded d = unicode::decodeAt(term, i);
+          if (!d.valid) {
+            representable = false;
+            break;
+          }
+          i += d.length;
+          if (d.cp >= m_charUnit.size()) m_charUnit.resize(d.cp + 1, kDroppedUnit);
+          if (m_charUnit[d.cp] == kDroppedUnit) m_charUnit[d.cp] = m_charCount++;
+          ids.push_back(m_charUnit[d.cp]);
+        }
+      }
+      // Longer terms than the analyzer's n-grams can never be produced.
+      if (!representable || ids.size() > static_cast<std::size_t>(o.ngramRange.second)) ids.clear();
+    }
+    const std::size_t unitCount = m_word ? m_units.size() : m_charCount;
+    m_packing = KeyPacking::forUnits(unitCount, o.ngramRange.second);
+    m_features = KeyTable(m_packing.words, vocabulary.size());
+    std::vector<std::uint64_t> key(static_cast<std::size_t>(m_packing.words));
+    m_columnOf.reserve(vocabulary.size());
+    for (std::size_t t = 0; t < vocabulary.size(); ++t) {
+      if (termUnits[t].empty()) continue;
+      m_packing.pack(termUnits[t].data(), static_cast<int>(termUnits[t].size()), key.data());
+      bool inserted = false;
+      const std::uint32_t id = m_features.findOrInsert(key.data(), hashKey(key.data(), m_packing.words), inserted);
+      if (inserted) m_columnOf.push_back(static_cast<std::int64_t>(t));
+      (void)id;
+    }
+  }
+
+  /// The (column, count) pairs of one document, sorted by column, into `row`.
+  /// `scratch` holds reusable buffers.
+  struct Scratch {
+    std::string buffer;
+    std::u32string text;
+    std::vector<std::uint32_t> ids;
+    std::vector<std::int64_t> cols;
+  };
+
+  void countDocument(const Analyzer& analyzer, std::string_view doc, Scratch& s,
+                     std::vector<std::pair<std::int64_t, std::int64_t>>& row) const {
+    s.ids.clear();
+    s.cols.clear();
+    row.clear();
+    constexpr std::uint32_t unknown = kDroppedUnit - 1;
+    if (m_word) {
+      analyzer.forEachToken(doc, s.buffer, [&](std::string_view token) {
+        if (!analyzer.keepToken(token)) return;
+        const std::int64_t id = m_units.find(token, hashBytes(token.data(), token.size()));
+        s.ids.push_back(id < 0 ? unknown : static_cast<std::uint32_t>(id));
+      });
+    } else {
+      bool first = true;
+      analyzer.forEachSegment(doc, s.text, [&](const char32_t* seg, std::size_t n) {
+        if (!first) s.ids.push_back(kSegmentBreak);
+        first = false;
+        for (std::size_t k = 0; k < n; ++k) {
+          const char32_t c = seg[k];
+          s.ids.push_back(c < m_charUnit.size() && m_charUnit[c] != kDroppedUnit ? m_charUnit[c] : unknown);
+        }
+      });
+    }
+    if (m_features.size() == 0) return;
+    // Windows that contain a unit outside the vocabulary cannot match: skipped.
+    const auto& o = analyzer.options();
+    const auto minN = static_cast<std::size_t>(o.ngramRange.first);
+    const auto maxN = static_cast<std::size_t>(o.ngramRange.second);
+    std::vector<std::uint64_t> key(static_cast<std::size_t>(m_packing.words));
+    auto tryWindow = [&](const std::uint32_t* ids, std::size_t n) {
+      for (std::size_t k = 0; k < n; ++k) {
+        if (ids[k] == unknown) return;
+      }
+      m_packing.pack(ids, static_cast<int>(n), key.data());
+      const std::int64_t id = m_features.find(key.data(), hashKey(key.data(), m_packing.words));
+      if (id >= 0) s.cols.push_back(m_columnOf[static_cast<std::size_t>(id)]);
+    };
+    if (m_word) {
+      const std::size_t length = s.ids.size();
+      for (std::size_t n = minN; n <= std::min(maxN, length); ++n) {
+        for (std::size_t i = 0; i + n <= length; ++i) tryWindow(s.ids.data() + i, n);
+      }
+    } else {
+      std::size_t start = 0;
+      const std::size_t length = s.ids.size();
+      for (std::size_t i = 0; i <= length; ++i) {
+        if (i == length || s.ids[i] == kSegmentBreak) {
+          if (o.analyzer == AnalyzerKind::character || i > start) {
+            analyzer.appendCharNgrams(s.ids.data() + start, i - start, tryWindow);
+          }
+          start = i + 1;
+        }
+      }
+    }
+    std::sort(s.cols.begin(), s.cols.end());
+    for (std::size_t i = 0; i < s.cols.size();) {
+      std::size_t j = i;
+      while (j < s.cols.size() && s.cols[j] == s.cols[i]) ++j;
+      row.emplace_back(s.cols[i], static_cast<std::int64_t>(j - i));
+      i = j;
+    }
+  }
+
+ private:
+  bool m_word = true;
+  StringTable m_units;
+  std::vector<std::uint32_t> m_charUnit;
+  std::uint32_t m_charCount = 0;
+  KeyPacking m_packing;
+  KeyTable m_features;
+  std::vector<std::int64_t> m_columnOf;
+};
+
+/// Counts documents against a Lookup: the (documents, columns) count matrix.
+template <typename Source>
+CountMatrix countWithLookup(const Analyzer& analyzer, const Lookup& lookup, Index columns, Source& source, int threads, std::string_view where,
+                            const ProgressCallback& progress, std::int64_t totalBytes) {
+  std::vector<std::int64_t> rowStart{0};
+  std::vector<std::int64_t> cols;
+  std::vector<std::int64_t> vals;
+  DocumentBlock block;
+  ProgressTracker tracker(progress, totalBytes, "transform", totalBytes > 0 ? "bytes" : "documents");
+  std::int64_t docs = 0;
+  while (source.next(block)) {
+    const auto ranges = chunkRanges(block);
+    std::vector<std::vector<std::int64_t>> cCols(ranges.size()), cVals(ranges.size()), cNnz(ranges.size());
+    parallelFor(0, static_cast<Index>(ranges.size()), 1, threads, [&](Index b, Index e) {
+      Lookup::Scratch scratch;
+      std::vector<std::pair<std::int64_t, std::int64_t>> row;
+      for (Index ci = b; ci < e; ++ci) {
+        const auto c = static_cast<std::size_t>(ci);
+        for (std::size_t d = ranges[c].first; d < ranges[c].second; ++d) {
+          try {
+            lookup.countDocument(analyzer, block.docs[d], scratch, row);
+          } catch (const std::invalid_argument&) {
+            rethrowDocumentError(where, source.source(), block, d);
+          }
+          for (const auto& [col, count] : row) {
+            cCols[c].push_back(col);
+            cVals[c].push_back(count);
+          }
+          cNnz[c].push_back(static_cast<std::int64_t>(row.size()));
+        }
+      }
+    });
+    for (std::size_t c = 0; c < ranges.size(); ++c) {
+      for (std::int64_t n : cNnz[c]) rowStart.push_back(rowStart.back() + n);
+      cols.insert(cols.end(), cCols[c].begin(), cCols[c].end());
+      vals.insert(vals.end(), cVals[c].begin(), cVals[c].end());
+    }
+    docs += static_cast<std::int64_t>(block.docs.size());
+    tracker.update(totalBytes > 0 ? source.bytesRead() : docs);
+  }
+  tracker.finish(totalBytes > 0 ? totalBytes : docs);
+  CountMatrix m(static_cast<Index>(rowStart.size() - 1), columns);
+  m.resizeNonZeros(rowStart.back());
+  std::copy(rowStart.begin(), rowStart.end(), m.outerIndexPtr());
+  std::copy(cols.begin(), cols.end(), m.innerIndexPtr());
+  std::copy(vals.begin(), vals.end(), m.valuePtr());
+  return m;
+}
+
+}  // namespace detail
+}  // namespace eigenrec::text
+
+#endif  // EIGENREC_TEXT_DETAIL_COUNTING_HPP

@@ -1,0 +1,322 @@
+// eigenrec/text/tfidf.hpp: scikit-learn's TfidfTransformer and TfidfVectorizer.
+//
+//   tf(t, d)   = count(t, d)                    (binary: 1 if present)
+//              = 1 + ln(count(t, d))            (sublinearTf, for count > 0)
+//   idf(t)     = ln((1 + n) / (1 + df(t))) + 1  (smoothIdf, default)
+//              = ln(n / df(t)) + 1              (smoothIdf = false)
+//   w(t, d)    = tf(t, d) * idf(t)              (tf only when useIdf = false)
+//   row d      = w(., d) / ||w(., d)||          (Norm::l2 default, l1, none; a zero row stays zero)
+// n = number of fitting documents, df(t) = fitting documents that contain t, ln = natural
+// logarithm. Computed in double, then stored as Scalar.
+#ifndef EIGENREC_TEXT_TFIDF_HPP
+#define EIGENREC_TEXT_TFIDF_HPP
+
+#include <eigenrec/core/checks.hpp>
+#include <eigenrec/core/parallel.hpp>
+#include <eigenrec/core/serialize.hpp>
+#include <eigenrec/core/types.hpp>
+#include <eigenrec/text/count_vectorizer.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <istream>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace eigenrec::text {
+
+/// Row normalisation of a weighted document-term matrix (scikit-learn's `norm`).
+enum class Norm {
+  none,  ///< None
+  l1,    ///< "l1": divide each row by the sum of its absolute values
+  l2     ///< "l2": divide each row by its Euclidean norm
+};
+
+/// Weighting options of TfidfTransformer (scikit-learn's parameters of the same names).
+struct TfidfOptions {
+  Norm norm = Norm::l2;      ///< norm
+  bool useIdf = true;        ///< use_idf
+  bool smoothIdf = true;     ///< smooth_idf
+  bool sublinearTf = false;  ///< sublinear_tf
+};
+
+namespace detail {
+
+/// Divides each row of a CSR matrix of doubles by its l1 or l2 norm (rows of norm 0
+/// are left as they are), on `threads` threads.
+inline void normalizeRows(std::vector<double>& values, const std::int64_t* outer, Index rows, Norm norm, int threads) {
+  if (norm == Norm::none) return;
+  parallelFor(0, rows, 4096, threads, [&](Index b, Index e) {
+    for (Index i = b; i < e; ++i) {
+      double sum = 0;
+      for (std::int64_t k = outer[i]; k < outer[i + 1]; ++k) {
+        const double v = values[static_cast<std::size_t>(k)];
+        sum += norm == Norm::l2 ? v * v : std::abs(v);
+      }
+      if (sum == 0) continue;
+      if (norm == Norm::l2) sum = std::sqrt(sum);
+      for (std::int64_t k = outer[i]; k < outer[i + 1]; ++k) values[static_cast<std::size_t>(k)] /= sum;
+    }
+  });
+}
+
+/// A CSR matrix with the structure of `counts` and the given values.
+template <typename Scalar>
+SparseRowMatrix<Scalar> withValues(const CountMatrix& counts, const std::vector<double>& values) {
+  SparseRowMatrix<Scalar> m(counts.rows(), counts.cols());
+  m.resizeNonZeros(counts.nonZeros());
+  std::copy(counts.outerIndexPtr(), counts.outerIndexPtr() + counts.rows() + 1, m.outerIndexPtr());
+  std::copy(counts.innerIndexPtr(), counts.innerIndexPtr() + counts.nonZeros(), m.innerIndexPtr());
+  for (Index i = 0; i < counts.nonZeros(); ++i) m.valuePtr()[i] = static_cast<Scalar>(values[static_cast<std::size_t>(i)]);
+  return m;
+}
+
+inline void checkCounts(std::string_view where, const CountMatrix& counts) {
+  checkArgument(counts.isCompressed(), where, "counts expected a compressed matrix, got an uncompressed one");
+  for (Index i = 0; i < counts.nonZeros(); ++i) {
+    if (counts.valuePtr()[i] < 0) throwInvalidArgument(where, "counts expected values >= 0, got ", counts.valuePtr()[i]);
+  }
+}
+
+}  // namespace detail
+
+/// scikit-learn's TfidfTransformer: turns counts (documents, terms) into tf-idf weights.
+template <typename Scalar = float>
+class TfidfTransformer {
+  EIGENREC_STATIC_ASSERT_SCALAR(Scalar);
+
+ public:
+  explicit TfidfTransformer(TfidfOptions options = {}) : m_options(options) {}
+
+  const TfidfOptions& options() const noexcept { return m_options; }
+
+  /// Learns the idf from a count matrix, shape (documents, terms).
+  TfidfTransformer& fit(const CountMatrix& counts) {
+    detail::checkCounts("TfidfTransformer::fit", counts);
+    checkArgument(counts.rows() > 0, "TfidfTransformer::fit", "counts expected at least one document, got 0");
+    std::vector<std::int64_t> df(static_cast<std::size_t>(counts.cols()), 0);
+    for (Index i = 0; i < counts.nonZeros(); ++i) {
+      if (counts.valuePtr()[i] != 0) ++df[static_cast<std::size_t>(counts.innerIndexPtr()[i])];
+    }
+    return fitDocumentFrequency(df, counts.rows());
+  }
+
+  /// Learns the idf from document frequencies (terms) of `documents` documents.
+  TfidfTransformer& fitDocumentFrequency(const std::vector<std::int64_t>& df, std::int64_t documents,
+                                         const std::vector<std::string>* terms = nullptr) {
+    constexpr std::string_view where = "TfidfTransformer::fit";
+    checkPositive(where, "documents", documents);
+    m_idf.assign(df.size(), 1.0);
+    m_features = static_cast<Index>(df.size());
+    if (!m_options.useIdf) return *this;
+    const double smooth = m_options.smoothIdf ? 1.0 : 0.0;
+    const double n = static_cast<double>(documents) + smooth;
+    for (std::size_t t = 0; t < df.size(); ++t) {
+      if (df[t] < 0 || df[t] > documents) {
+        throwInvalidArgument(where, "document frequency of term ", t, " expected in [0, ", documents, "], got ", df[t]);
+      }
+      if (df[t] == 0 && !m_options.smoothIdf) {
+        throwInvalidArgument(where, "smoothIdf = false and term ", terms ? "'" + (*terms)[t] + "'" : std::to_string(t),
+                             " occurs in no document: its idf would be infinite");
+      }
+      m_idf[t] = std::log(n / (static_cast<double>(df[t]) + smooth)) + 1.0;
+    }
+    return *this;
+  }
+
+  bool fitted() const noexcept { return m_features > 0; }
+
+  /// The idf weights, shape (terms); all ones when useIdf = false.
+  Vector<Scalar> idf() const {
+    Vector<Scalar> v(m_features);
+    for (Index t = 0; t < m_features; ++t) v(t) = static_cast<Scalar>(m_idf[static_cast<std::size_t>(t)]);
+    return v;
+  }
+  const std::vector<double>& idfDouble() const noexcept { return m_idf; }
+
+  /// Tf-idf weights of counts (documents, terms) -> (documents, terms).
+  SparseRowMatrix<Scalar> transform(const CountMatrix& counts, int threads = 1) const {
+    constexpr std::string_view where = "TfidfTransformer::transform";
+    checkArgument(fitted(), where, "the transformer is not fitted");
+    detail::checkCounts(where, counts);
+    checkExpected(counts.cols() == m_features, where, "counts", eigenrec::detail::concat(m_features, " columns"),
+                  eigenrec::detail::concat(counts.cols(), " columns"));
+    std::vector<double> values(static_cast<std::size_t>(counts.nonZeros()));
+    const std::int64_t* outer = counts.outerIndexPtr();
+    const std::int64_t* inner = counts.innerIndexPtr();
+    const std::int64_t* data = counts.valuePtr();
+    parallelFor(0, counts.rows(), 4096, threads, [&](Index b, Index e) {
+      for (std::int64_t k = outer[b]; k < outer[e]; ++k) {
+        double v = static_cast<double>(data[k]);
+        if (m_options.sublinearTf && v != 0) v = std::log(v) + 1.0;
+        if (m_options.useIdf) v *= m_idf[static_cast<std::size_t>(inner[k])];
+        values[static_cast<std::size_t>(k)] = v;
+      }
+    });
+    detail::normalizeRows(values, outer, counts.rows(), m_options.norm, threads);
+    return detail::withValues<Scalar>(counts, values);
+  }
+
+  void writeState(ArchiveWriter& w) const {
+    w.writeValue("norm", static_cast<std::int32_t>(m_options.norm));
+    w.writeValue("useIdf", static_cast<std::int32_t>(m_options.useIdf));
+    w.writeValue("smoothIdf", static_cast<std::int32_t>(m_options.smoothIdf));
+    w.writeValue("sublinearTf", static_cast<std::int32_t>(m_options.sublinearTf));
+    w.writeVector("idf", m_idf);
+  }
+
+  static TfidfTransformer readState(ArchiveReader& r, const std::string& source) {
+    auto flag = [&](std::string_view name, int count) {
+      const auto v = r.readValue<std::int32_t>(name);
+      if (v < 0 || v >= count) {
+        throw FormatError(source.empty() ? "<archive>" : source, 0, 0,
+                          eigenrec::detail::concat("entry '", name, "': invalid value ", v));
+      }
+      return v;
+    };
+    TfidfOptions o;
+    o.norm = static_cast<Norm>(flag("norm", 3));
+    o.useIdf = flag("useIdf", 2) != 0;
+    o.smoothIdf = flag("smoothIdf", 2) != 0;
+    o.sublinearTf = flag("sublinearTf", 2) != 0;
+    TfidfTransformer t(o);
+    t.m_idf = r.readVector<double>("idf");
+    for (double v : t.m_idf) {
+      if (!std::isfinite(v)) throw FormatError(source.empty() ? "<archive>" : source, 0, 0, "non-finite idf");
+    }
+    t.m_features = static_cast<Index>(t.m_idf.size());
+    return t;
+  }
+
+ private:
+  TfidfOptions m_options;
+  std::vector<double> m_idf;
+  Index m_features = 0;
+};
+
+/// Options of TfidfVectorizer: CountVectorizer's plus the weighting.
+struct TfidfVectorizerOptions : CountVectorizerOptions {
+  Norm norm = Norm::l2;      ///< norm
+  bool useIdf = true;        ///< use_idf
+  bool smoothIdf = true;     ///< smooth_idf
+  bool sublinearTf = false;  ///< sublinear_tf
+
+  TfidfOptions weighting() const { return {norm, useIdf, smoothIdf, sublinearTf}; }
+};
+
+/// scikit-learn's TfidfVectorizer: CountVectorizer followed by TfidfTransformer.
+///
+///   TfidfVectorizer<double> tfidf;                      // sklearn's defaults
+///   SparseRowMatrix<double> X = tfidf.fitTransform(docs);  // (documents, terms), rows l2-normalised
+///   tfidf.vocabulary(), tfidf.idf()
+template <typename Scalar = float>
+class TfidfVectorizer {
+  EIGENREC_STATIC_ASSERT_SCALAR(Scalar);
+
+ public:
+  static constexpr const char* kArchiveKind = "text.TfidfVectorizer";
+  static constexpr std::uint32_t kArchiveVersion = 1;
+
+  explicit TfidfVectorizer(TfidfVectorizerOptions options = {})
+      : m_options(std::move(options)),
+        m_counter(static_cast<const CountVectorizerOptions&>(m_options)),
+        m_weights(m_options.weighting()) {}
+
+  const TfidfVectorizerOptions& options() const noexcept { return m_options; }
+
+  /// Learns vocabulary and idf; returns the tf-idf matrix (documents, terms).
+  template <typename Range>
+  SparseRowMatrix<Scalar> fitTransform(const Range& documents) {
+    const CountMatrix counts = m_counter.fitTransform(documents);
+    fitWeights();
+    return m_weights.transform(counts, m_options.threads);
+  }
+
+  /// fitTransform on a file with one document per line (streamed).
+  SparseRowMatrix<Scalar> fitTransformFile(const std::string& path) {
+    const CountMatrix counts = m_counter.fitTransformFile(path);
+    fitWeights();
+    return m_weights.transform(counts, m_options.threads);
+  }
+
+  template <typename Range>
+  TfidfVectorizer& fit(const Range& documents) {
+    m_counter.fit(documents);
+    fitWeights();
+    return *this;
+  }
+  TfidfVectorizer& fitFile(const std::string& path) {
+    m_counter.fitFile(path);
+    fitWeights();
+    return *this;
+  }
+
+  /// Tf-idf of new documents with the fitted vocabulary and idf, (documents, terms).
+  template <typename Range>
+  SparseRowMatrix<Scalar> transform(const Range& documents) const {
+    checkArgument(fitted(), "TfidfVectorizer::transform", "the vectorizer is not fitted");
+    return m_weights.transform(m_counter.transform(documents), m_options.threads);
+  }
+  SparseRowMatrix<Scalar> transformFile(const std::string& path) const {
+    checkArgument(fitted(), "TfidfVectorizer::transformFile", "the vectorizer is not fitted");
+    return m_weights.transform(m_counter.transformFile(path), m_options.threads);
+  }
+
+  bool fitted() const noexcept { return m_counter.fitted() && m_weights.fitted(); }
+  const std::vector<std::string>& vocabulary() const noexcept { return m_counter.vocabulary(); }
+  Index numFeatures() const noexcept { return m_counter.numFeatures(); }
+  Index column(std::string_view term) const { return m_counter.column(term); }
+  /// The idf weights, shape (terms).
+  Vector<Scalar> idf() const { return m_weights.idf(); }
+  const CountVectorizer& counter() const noexcept { return m_counter; }
+  const TfidfTransformer<Scalar>& transformer() const noexcept { return m_weights; }
+
+  void save(std::ostream& os) const {
+    checkArgument(fitted(), "TfidfVectorizer::save", "the vectorizer is not fitted");
+    ArchiveWriter w(os, kArchiveKind, kArchiveVersion);
+    m_counter.writeState(w);
+    m_weights.writeState(w);
+    w.finish();
+  }
+  void saveFile(const std::string& path) const {
+    saveFileAtomically(path, [&](std::ostream& os) { save(os); });
+  }
+
+  static TfidfVectorizer load(std::istream& is, const std::string& source = "") {
+    ArchiveReader r(is, kArchiveKind, kArchiveVersion, source);
+    CountVectorizer counter = CountVectorizer::readState(r, source);
+    TfidfTransformer<Scalar> weights = TfidfTransformer<Scalar>::readState(r, source);
+    r.finish();
+    if (weights.idfDouble().size() != counter.vocabulary().size()) {
+      throw FormatError(source.empty() ? "<archive>" : source, 0, 0, "idf and vocabulary sizes differ");
+    }
+    TfidfVectorizerOptions o;
+    static_cast<CountVectorizerOptions&>(o) = counter.options();
+    o.norm = weights.options().norm;
+    o.useIdf = weights.options().useIdf;
+    o.smoothIdf = weights.options().smoothIdf;
+    o.sublinearTf = weights.options().sublinearTf;
+    TfidfVectorizer v(o);
+    v.m_counter = std::move(counter);
+    v.m_weights = std::move(weights);
+    return v;
+  }
+  static TfidfVectorizer loadFile(const std::string& path) {
+    return eigenrec::loadFile(path, [&](std::istream& is) { return load(is, path); });
+  }
+
+ private:
+  void fitWeights() {
+    m_weights = TfidfTransformer<Scalar>(m_options.weighting());
+    m_weights.fitDocumentFrequency(m_counter.documentFrequency(), m_counter.numDocuments(), &m_counter.vocabulary());
+  }
+
+  TfidfVectorizerOptions m_options;
+  CountVectorizer m_counter;
+  TfidfTransformer<Scalar> m_weights;
+};
+
+}  // namespace eigenrec::text
+
+#endif  // EIGENREC_TEXT_TFIDF_HPP
