@@ -117,11 +117,15 @@ struct AsciiTables {
   std::array<bool, 256> word{};
   std::array<bool, 256> space{};
   std::array<unsigned char, 256> lower{};
+  std::array<unsigned char, 256> wordLower{};  // lowercased word character, 0 for others
+  std::array<unsigned char, 256> wordSame{};   // word character, 0 for others
   AsciiTables() {
     for (int c = 0; c < 256; ++c) {
       lower[c] = static_cast<unsigned char>((c >= 'A' && c <= 'Z') ? c + 32 : c);
       word[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
       space[c] = c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F);
+      wordLower[c] = word[c] ? lower[c] : 0;
+      wordSame[c] = word[c] ? static_cast<unsigned char>(c) : 0;
     }
   }
 };
@@ -397,23 +401,26 @@ class Analyzer {
   template <typename OnToken>
   void asciiTokens(std::string_view doc, std::string& buffer, OnToken& onToken) const {
     const auto& t = detail::asciiTables();
+    const unsigned char* table = m_options.lowercase ? t.wordLower.data() : t.wordSame.data();
     const auto* p = reinterpret_cast<const unsigned char*>(doc.data());
     const auto* end = p + doc.size();
-    const auto minLength = static_cast<std::ptrdiff_t>(m_options.minTokenLength);
-    const bool lower = m_options.lowercase;
+    const auto minLength = static_cast<std::size_t>(m_options.minTokenLength);
+    if (buffer.size() < 64) buffer.resize(64);
     while (p < end) {
-      while (p < end && !t.word[*p]) ++p;
-      const auto* start = p;
-      while (p < end && t.word[*p]) ++p;
-      const std::ptrdiff_t length = p - start;
-      if (length < minLength || length == 0) continue;
-      if (lower) {
-        buffer.resize(static_cast<std::size_t>(length));
-        for (std::ptrdiff_t k = 0; k < length; ++k) buffer[static_cast<std::size_t>(k)] = static_cast<char>(t.lower[start[k]]);
-        onToken(std::string_view(buffer));
-      } else {
-        onToken(std::string_view(reinterpret_cast<const char*>(start), static_cast<std::size_t>(length)));
+      while (p < end && table[*p] == 0) ++p;
+      if (p == end) break;
+      std::size_t length = 0;
+      char* out = buffer.data();
+      unsigned char c;
+      while (p < end && (c = table[*p]) != 0) {
+        if (length == buffer.size()) {
+          buffer.resize(2 * buffer.size());
+          out = buffer.data();
+        }
+        out[length++] = static_cast<char>(c);
+        ++p;
       }
+      if (length >= minLength) onToken(std::string_view(out, length));
     }
   }
 

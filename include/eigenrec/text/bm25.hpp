@@ -103,26 +103,22 @@ class Bm25Vectorizer {
     detail::checkCounts(where, counts);
     checkExpected(counts.cols() == numFeatures(), where, "counts", eigenrec::detail::concat(numFeatures(), " columns"),
                   eigenrec::detail::concat(counts.cols(), " columns"));
-    std::vector<double> values(static_cast<std::size_t>(counts.nonZeros()));
     const std::int64_t* outer = counts.outerIndexPtr();
     const std::int64_t* inner = counts.innerIndexPtr();
     const std::int64_t* data = counts.valuePtr();
     const double k1 = m_options.k1, b = m_options.b;
-    parallelFor(0, counts.rows(), 4096, m_options.threads, [&](Index rb, Index re) {
-      for (Index i = rb; i < re; ++i) {
-        double length = 0;
-        for (std::int64_t k = outer[i]; k < outer[i + 1]; ++k) length += static_cast<double>(data[k]);
-        const double relative = m_avgLength > 0 ? length / m_avgLength : 1.0;
-        const double denominatorExtra = k1 * (1.0 - b + b * relative);
-        for (std::int64_t k = outer[i]; k < outer[i + 1]; ++k) {
-          const double tf = static_cast<double>(data[k]);
-          values[static_cast<std::size_t>(k)] =
-              m_idf[static_cast<std::size_t>(inner[k])] * tf * (k1 + 1.0) / (tf + denominatorExtra);
-        }
-      }
+    // K(d) = k1 (1 - b + b |d| / avgdl), computed once per row.
+    std::vector<double> rowK(static_cast<std::size_t>(counts.rows()));
+    for (Index i = 0; i < counts.rows(); ++i) {
+      double length = 0;
+      for (std::int64_t k = outer[i]; k < outer[i + 1]; ++k) length += static_cast<double>(data[k]);
+      const double relative = m_avgLength > 0 ? length / m_avgLength : 1.0;
+      rowK[static_cast<std::size_t>(i)] = k1 * (1.0 - b + b * relative);
+    }
+    return detail::weighRows<Scalar>(counts, m_options.norm, m_options.threads, [&](Index i, std::int64_t k) {
+      const double tf = static_cast<double>(data[k]);
+      return m_idf[static_cast<std::size_t>(inner[k])] * tf * (k1 + 1.0) / (tf + rowK[static_cast<std::size_t>(i)]);
     });
-    detail::normalizeRows(values, outer, counts.rows(), m_options.norm, m_options.threads);
-    return detail::withValues<Scalar>(counts, values);
   }
 
   bool fitted() const noexcept { return m_counter.fitted() && !m_idf.empty(); }

@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <istream>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <numeric>
 #include <ostream>
 #include <string>
@@ -312,12 +314,24 @@ class CountVectorizer {
         }
       }
     }
-    m_lookup = detail::Lookup(m_analyzer, m_vocabulary);
+    m_lookup.reset();
+    m_pending.reset();
+  }
+
+  // The n-gram lookup of transform, built once on first use (thread-safe).
+  const detail::Lookup& lookup() const {
+    std::lock_guard<std::mutex> lock(*m_lookupMutex);
+    if (!m_lookup) {
+      m_lookup = m_pending ? std::make_shared<const detail::Lookup>(m_analyzer, m_pending->units, m_pending->packing,
+                                                                    m_pending->columnKeys)
+                           : std::make_shared<const detail::Lookup>(m_analyzer, m_vocabulary);
+    }
+    return *m_lookup;
   }
 
   template <typename Source>
   CountMatrix countFixed(Source& source, std::int64_t totalBytes, std::string_view where) const {
-    CountMatrix m = detail::countWithLookup(m_analyzer, m_lookup, numFeatures(), source, m_options.threads, where,
+    CountMatrix m = detail::countWithLookup(m_analyzer, lookup(), numFeatures(), source, m_options.threads, where,
                                             m_options.progress, totalBytes);
     if (m_options.binary) {
       for (Index i = 0; i < m.nonZeros(); ++i) m.valuePtr()[i] = 1;
@@ -339,7 +353,7 @@ class CountVectorizer {
     std::int64_t documents = 0;
     for (const auto& c : chunks) documents += static_cast<std::int64_t>(c.docEnds.size());
     checkArgument(documents > 0, where, "no documents (empty corpus)");
-    const std::vector<std::string> units = detail::rankUnits(m_analyzer, chunks, m_options.threads);
+    std::vector<std::string> units = detail::rankUnits(m_analyzer, chunks, m_options.threads);
     detail::Selection selection;
     selection.maxDocCount = m_options.maxDf.documents(documents);
     selection.minDocCount = m_options.minDf.documents(documents);
@@ -359,6 +373,12 @@ class CountVectorizer {
     m_documents = documents;
     m_df = std::move(fit.documentFrequency);
     setVocabulary(std::move(fit.vocabulary), false);
+    // The transform lookup is built on first use, from the fit's packed keys.
+    auto pending = std::make_shared<PendingLookup>();
+    pending->units = std::move(units);
+    pending->packing = fit.packing;
+    pending->columnKeys = std::move(fit.columnKeys);
+    m_pending = std::move(pending);
     if (m_options.binary) {
       for (Index i = 0; i < fit.counts.nonZeros(); ++i) fit.counts.valuePtr()[i] = 1;
     }
@@ -371,7 +391,14 @@ class CountVectorizer {
   std::vector<std::uint32_t> m_sorted;  // columns in term order (identity for a learned vocabulary)
   std::vector<std::int64_t> m_df;
   std::int64_t m_documents = 0;
-  detail::Lookup m_lookup;
+  struct PendingLookup {
+    std::vector<std::string> units;
+    detail::KeyPacking packing;
+    std::vector<std::uint64_t> columnKeys;
+  };
+  std::shared_ptr<const PendingLookup> m_pending;
+  mutable std::shared_ptr<const detail::Lookup> m_lookup;
+  mutable std::shared_ptr<std::mutex> m_lookupMutex = std::make_shared<std::mutex>();
 };
 
 }  // namespace eigenrec::text

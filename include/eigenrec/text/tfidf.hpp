@@ -43,32 +43,36 @@ struct TfidfOptions {
 
 namespace detail {
 
-/// Divides each row of a CSR matrix of doubles by its l1 or l2 norm (rows of norm 0
-/// are left as they are), on `threads` threads.
-inline void normalizeRows(std::vector<double>& values, const std::int64_t* outer, Index rows, Norm norm, int threads) {
-  if (norm == Norm::none) return;
-  parallelFor(0, rows, 4096, threads, [&](Index b, Index e) {
-    for (Index i = b; i < e; ++i) {
-      double sum = 0;
-      for (std::int64_t k = outer[i]; k < outer[i + 1]; ++k) {
-        const double v = values[static_cast<std::size_t>(k)];
-        sum += norm == Norm::l2 ? v * v : std::abs(v);
-      }
-      if (sum == 0) continue;
-      if (norm == Norm::l2) sum = std::sqrt(sum);
-      for (std::int64_t k = outer[i]; k < outer[i + 1]; ++k) values[static_cast<std::size_t>(k)] /= sum;
-    }
-  });
-}
-
-/// A CSR matrix with the structure of `counts` and the given values.
-template <typename Scalar>
-SparseRowMatrix<Scalar> withValues(const CountMatrix& counts, const std::vector<double>& values) {
+/// A CSR matrix with the structure of `counts` whose values are weight(row, k) for entry
+/// k (computed in double), each row then divided by its l1 / l2 norm (a row of norm 0
+/// stays as it is). Parallel over rows; the result does not depend on `threads`.
+template <typename Scalar, typename Weight>
+SparseRowMatrix<Scalar> weighRows(const CountMatrix& counts, Norm norm, int threads, Weight&& weight) {
   SparseRowMatrix<Scalar> m(counts.rows(), counts.cols());
   m.resizeNonZeros(counts.nonZeros());
-  std::copy(counts.outerIndexPtr(), counts.outerIndexPtr() + counts.rows() + 1, m.outerIndexPtr());
+  const std::int64_t* outer = counts.outerIndexPtr();
+  std::copy(outer, outer + counts.rows() + 1, m.outerIndexPtr());
   std::copy(counts.innerIndexPtr(), counts.innerIndexPtr() + counts.nonZeros(), m.innerIndexPtr());
-  for (Index i = 0; i < counts.nonZeros(); ++i) m.valuePtr()[i] = static_cast<Scalar>(values[static_cast<std::size_t>(i)]);
+  Scalar* out = m.valuePtr();
+  parallelFor(0, counts.rows(), 2048, threads, [&](Index b, Index e) {
+    std::vector<double> row;
+    for (Index i = b; i < e; ++i) {
+      const std::int64_t begin = outer[i], end = outer[i + 1];
+      row.resize(static_cast<std::size_t>(end - begin));
+      double sum = 0;
+      for (std::int64_t k = begin; k < end; ++k) {
+        const double v = weight(i, k);
+        row[static_cast<std::size_t>(k - begin)] = v;
+        sum += norm == Norm::l2 ? v * v : std::abs(v);
+      }
+      if (norm == Norm::none || sum == 0) {
+        for (std::int64_t k = begin; k < end; ++k) out[k] = static_cast<Scalar>(row[static_cast<std::size_t>(k - begin)]);
+        continue;
+      }
+      if (norm == Norm::l2) sum = std::sqrt(sum);
+      for (std::int64_t k = begin; k < end; ++k) out[k] = static_cast<Scalar>(row[static_cast<std::size_t>(k - begin)] / sum);
+    }
+  });
   return m;
 }
 
@@ -142,20 +146,15 @@ class TfidfTransformer {
     detail::checkCounts(where, counts);
     checkExpected(counts.cols() == m_features, where, "counts", eigenrec::detail::concat(m_features, " columns"),
                   eigenrec::detail::concat(counts.cols(), " columns"));
-    std::vector<double> values(static_cast<std::size_t>(counts.nonZeros()));
-    const std::int64_t* outer = counts.outerIndexPtr();
     const std::int64_t* inner = counts.innerIndexPtr();
     const std::int64_t* data = counts.valuePtr();
-    parallelFor(0, counts.rows(), 4096, threads, [&](Index b, Index e) {
-      for (std::int64_t k = outer[b]; k < outer[e]; ++k) {
-        double v = static_cast<double>(data[k]);
-        if (m_options.sublinearTf && v != 0) v = std::log(v) + 1.0;
-        if (m_options.useIdf) v *= m_idf[static_cast<std::size_t>(inner[k])];
-        values[static_cast<std::size_t>(k)] = v;
-      }
+    const bool sublinear = m_options.sublinearTf, useIdf = m_options.useIdf;
+    return detail::weighRows<Scalar>(counts, m_options.norm, threads, [&](Index, std::int64_t k) {
+      double v = static_cast<double>(data[k]);
+      if (sublinear && v != 0) v = std::log(v) + 1.0;
+      if (useIdf) v *= m_idf[static_cast<std::size_t>(inner[k])];
+      return v;
     });
-    detail::normalizeRows(values, outer, counts.rows(), m_options.norm, threads);
-    return detail::withValues<Scalar>(counts, values);
   }
 
   void writeState(ArchiveWriter& w) const {

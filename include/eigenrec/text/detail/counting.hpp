@@ -154,6 +154,8 @@ struct FitCounts {
   CountMatrix counts;                   // (documents, vocabulary)
   std::int64_t documents = 0;
   std::size_t seenFeatures = 0;         // distinct n-grams before selection
+  KeyPacking packing;                   // how columnKeys pack the unit ranks
+  std::vector<std::uint64_t> columnKeys;  // packing.words per column
 };
 
 /// Per-chunk result of phase 1.
@@ -162,11 +164,10 @@ struct Chunk {
   std::vector<std::uint32_t> stream;   // unit ids (local, then ranks); kSegmentBreak splits char_wb words
   std::vector<std::uint32_t> docEnds;  // end of each document in `stream`
   StringTable units;                   // word analyzer: local units
-  std::vector<std::uint32_t> rank;     // local unit id -> global rank
+  std::vector<std::uint32_t> counts;   // unigram path: count of each stream entry (stream = distinct ids per doc)
   // phase 3
   std::vector<std::vector<std::uint64_t>> groupKeys;     // [group] packed keys
   std::vector<std::vector<std::uint32_t>> groupDocEnds;  // [group][doc] end in groupKeys / words
-  std::vector<std::vector<std::uint32_t>> outDocEnds;    // [group][doc] end in the group's output
 };
 
 /// A chunk boundary rule: about 1 MiB of text or 65536 documents.
@@ -222,12 +223,39 @@ class NgramGenerator {
 inline void analyzeChunk(const Analyzer& analyzer, const DocumentBlock& block, std::size_t begin, std::size_t end,
                          Chunk& chunk, std::string_view where, const std::string& source) {
   const bool word = analyzer.options().analyzer == AnalyzerKind::word;
+  const bool unigrams = word && analyzer.options().ngramRange.second == 1;
   std::string buffer;
   std::u32string text;
   std::vector<bool> dropped;  // word analyzer: local unit removed by stop words / filter
+  std::size_t bytes = 0;
+  for (std::size_t d = begin; d < end; ++d) bytes += block.docs[d].size();
+  chunk.stream.reserve(unigrams ? bytes / 8 : (word ? bytes / 5 : bytes + bytes / 4));
+  // Unigram path: each document's distinct tokens and their counts, straight away.
+  std::vector<std::uint32_t> lastDoc, lastPos;
+  if (unigrams) chunk.counts.reserve(bytes / 8);
   for (std::size_t d = begin; d < end; ++d) {
     try {
-      if (word) {
+      if (unigrams) {
+        const auto docTag = static_cast<std::uint32_t>(d - begin + 1);
+        analyzer.forEachToken(block.docs[d], buffer, [&](std::string_view token) {
+          bool inserted = false;
+          const std::uint32_t id = chunk.units.findOrInsert(token, hashBytes(token.data(), token.size()), inserted);
+          if (inserted) {
+            dropped.push_back(!analyzer.keepToken(token));
+            lastDoc.push_back(0);
+            lastPos.push_back(0);
+          }
+          if (dropped[id]) return;
+          if (lastDoc[id] != docTag) {
+            lastDoc[id] = docTag;
+            lastPos[id] = static_cast<std::uint32_t>(chunk.stream.size());
+            chunk.stream.push_back(id);
+            chunk.counts.push_back(1);
+          } else {
+            ++chunk.counts[lastPos[id]];
+          }
+        });
+      } else if (word) {
         analyzer.forEachToken(block.docs[d], buffer, [&](std::string_view token) {
           bool inserted = false;
           const std::uint32_t id = chunk.units.findOrInsert(token, hashBytes(token.data(), token.size()), inserted);
@@ -357,15 +385,163 @@ inline std::vector<std::string> rankUnits(const Analyzer& analyzer, std::vector<
 
 /// Per-group state of phase 3.
 struct Group {
+  struct Stat {
+    std::uint32_t lastDoc;  // global document index + 1 of the last document seen
+    std::uint32_t lastPos;  // its position in outFeature
+    std::uint64_t total;    // occurrences
+  };
   KeyTable table;
   std::vector<std::uint32_t> df;
   std::vector<std::uint64_t> total;
-  std::vector<std::uint32_t> lastDoc;  // global document index + 1 of the last document seen
-  std::vector<std::uint32_t> lastPos;  // its position in outFeature
+  std::vector<Stat> stats;
   std::vector<std::uint32_t> outFeature;
   std::vector<std::uint32_t> outCount;
   std::vector<std::int64_t> column;    // phase 4: feature -> column or -1
 };
+
+/// Column-major counts: column c holds entries [start[c], start[c+1]) of (doc, count),
+/// documents ascending within each column.
+struct ColumnCounts {
+  std::vector<std::int64_t> start;
+  std::vector<std::uint32_t> doc;
+  std::vector<std::uint32_t> count;
+};
+
+/// The CSR matrix (rows, columns) of column-major counts: a counting-sort transpose, so
+/// every row comes out sorted by column without sorting. Parallel over fixed column
+/// ranges (their number depends on the data only).
+inline CountMatrix rowsFromColumns(const ColumnCounts& cc, Index rows, int threads) {
+  const auto columns = static_cast<Index>(cc.start.size()) - 1;
+  const std::int64_t nnz = cc.start.back();
+  CountMatrix m(rows, columns);
+  m.resizeNonZeros(nnz);
+  // R column ranges of about equal size; R * rows counters stay below nnz bytes.
+  std::int64_t R = std::clamp<std::int64_t>(nnz / std::max<std::int64_t>(1, 4 * rows), 1, 16);
+  std::vector<Index> rangeStart(static_cast<std::size_t>(R) + 1, columns);
+  rangeStart[0] = 0;
+  {
+    Index c = 0;
+    for (std::int64_t r = 1; r < R; ++r) {
+      const std::int64_t target = nnz * r / R;
+      while (c < columns && cc.start[static_cast<std::size_t>(c)] < target) ++c;
+      rangeStart[static_cast<std::size_t>(r)] = c;
+    }
+  }
+  const auto n = static_cast<std::size_t>(rows);
+  std::vector<std::vector<std::int64_t>> offset(static_cast<std::size_t>(R), std::vector<std::int64_t>(n, 0));
+  parallelFor(0, R, 1, threads, [&](Index b, Index e) {
+    for (Index r = b; r < e; ++r) {
+      auto& cnt = offset[static_cast<std::size_t>(r)];
+      const std::int64_t from = cc.start[static_cast<std::size_t>(rangeStart[static_cast<std::size_t>(r)])];
+      const std::int64_t to = cc.start[static_cast<std::size_t>(rangeStart[static_cast<std::size_t>(r) + 1])];
+      for (std::int64_t k = from; k < to; ++k) ++cnt[cc.doc[static_cast<std::size_t>(k)]];
+    }
+  });
+  std::int64_t* outer = m.outerIndexPtr();
+  std::int64_t running = 0;
+  for (std::size_t d = 0; d < n; ++d) {
+    outer[d] = running;
+    for (std::int64_t r = 0; r < R; ++r) {
+      const std::int64_t c = offset[static_cast<std::size_t>(r)][d];
+      offset[static_cast<std::size_t>(r)][d] = running;
+      running += c;
+    }
+  }
+  outer[n] = running;
+  std::int64_t* inner = m.innerIndexPtr();
+  std::int64_t* value = m.valuePtr();
+  parallelFor(0, R, 1, threads, [&](Index b, Index e) {
+    for (Index r = b; r < e; ++r) {
+      auto& cursor = offset[static_cast<std::size_t>(r)];
+      for (Index c = rangeStart[static_cast<std::size_t>(r)]; c < rangeStart[static_cast<std::size_t>(r) + 1]; ++c) {
+        for (std::int64_t k = cc.start[static_cast<std::size_t>(c)]; k < cc.start[static_cast<std::size_t>(c) + 1]; ++k) {
+          const std::int64_t at = cursor[cc.doc[static_cast<std::size_t>(k)]]++;
+          inner[at] = c;
+          value[at] = cc.count[static_cast<std::size_t>(k)];
+        }
+      }
+    }
+  });
+  return m;
+}
+
+/// Column starts from the per-column document frequencies.
+inline ColumnCounts columnLayout(const std::vector<std::int64_t>& df) {
+  ColumnCounts cc;
+  cc.start.resize(df.size() + 1, 0);
+  for (std::size_t c = 0; c < df.size(); ++c) cc.start[c + 1] = cc.start[c] + df[c];
+  cc.doc.resize(static_cast<std::size_t>(cc.start.back()));
+  cc.count.resize(static_cast<std::size_t>(cc.start.back()));
+  return cc;
+}
+
+/// Phases 3-5 for word unigrams: phase 1 already counted each document.
+inline FitCounts countUnigrams(std::vector<Chunk>& chunks, const std::vector<std::string>& units,
+                               const Selection& selection, int threads, std::int64_t documents) {
+  std::vector<std::uint32_t> df(units.size(), 0);
+  std::vector<std::uint64_t> total(units.size(), 0);
+  for (const Chunk& chunk : chunks) {
+    for (std::size_t k = 0; k < chunk.stream.size(); ++k) {
+      ++df[chunk.stream[k]];
+      total[chunk.stream[k]] += chunk.counts[k];
+    }
+  }
+  std::vector<std::uint32_t> kept;
+  std::size_t seen = 0;
+  for (std::uint32_t r = 0; r < units.size(); ++r) {
+    if (df[r] == 0) continue;  // a stop word or filtered token: never a feature
+    ++seen;
+    const auto f = static_cast<double>(df[r]);
+    if (f <= selection.maxDocCount && f >= selection.minDocCount) kept.push_back(r);
+  }
+  if (selection.maxFeatures > 0 && static_cast<std::int64_t>(kept.size()) > selection.maxFeatures) {
+    std::vector<std::int64_t> negated(kept.size());
+    for (std::size_t i = 0; i < kept.size(); ++i) {
+      negated[i] = -static_cast<std::int64_t>(selection.binary ? df[kept[i]] : total[kept[i]]);
+    }
+    std::vector<std::size_t> order = numpyArgsort(negated);
+    order.resize(static_cast<std::size_t>(selection.maxFeatures));
+    std::sort(order.begin(), order.end());
+    std::vector<std::uint32_t> selected;
+    for (std::size_t i : order) selected.push_back(kept[i]);
+    kept = std::move(selected);
+  }
+  FitCounts result;
+  result.documents = documents;
+  result.seenFeatures = seen;
+  if (kept.empty()) return result;
+  std::vector<std::int64_t> columnOf(units.size(), -1);
+  result.vocabulary.reserve(kept.size());
+  result.documentFrequency.reserve(kept.size());
+  result.packing = KeyPacking::forUnits(units.size(), 1);
+  result.columnKeys.resize(kept.size());
+  for (std::size_t c = 0; c < kept.size(); ++c) {
+    result.packing.pack(&kept[c], 1, &result.columnKeys[c]);
+    columnOf[kept[c]] = static_cast<std::int64_t>(c);
+    result.vocabulary.push_back(units[kept[c]]);
+    result.documentFrequency.push_back(df[kept[c]]);
+  }
+  ColumnCounts cc = columnLayout(result.documentFrequency);
+  std::vector<std::int64_t> cursor(cc.start.begin(), cc.start.end() - 1);
+  for (Chunk& chunk : chunks) {
+    std::size_t start = 0;
+    for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
+      const auto doc = static_cast<std::uint32_t>(chunk.firstDoc + static_cast<std::int64_t>(d));
+      for (std::size_t k = start; k < chunk.docEnds[d]; ++k) {
+        const std::int64_t col = columnOf[chunk.stream[k]];
+        if (col < 0) continue;
+        const auto at = static_cast<std::size_t>(cursor[static_cast<std::size_t>(col)]++);
+        cc.doc[at] = doc;
+        cc.count[at] = chunk.counts[k];
+      }
+      start = chunk.docEnds[d];
+    }
+    chunk.stream = {};
+    chunk.counts = {};
+  }
+  result.counts = rowsFromColumns(cc, documents, threads);
+  return result;
+}
 
 /// Phases 3-5.
 inline FitCounts countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& chunks,
@@ -376,6 +552,7 @@ inline FitCounts countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
   const int maxN = o.ngramRange.second;
   const KeyPacking packing = KeyPacking::forUnits(units.size(), maxN);
   const int W = packing.words;
+  const auto uW = static_cast<std::size_t>(W);
   std::int64_t documents = 0;
   std::uint64_t streamTotal = 0;
   for (const Chunk& c : chunks) {
@@ -383,14 +560,35 @@ inline FitCounts countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
     streamTotal += c.stream.size();
   }
   if (documents >= std::int64_t{0xFFFFFFF0}) throwInvalidArgument(where, "more than 2^32 documents");
-  // Groups: about 2^18 key occurrences per group, a power of two up to 64.
+  if (word && o.ngramRange.second == 1) return countUnigrams(chunks, units, selection, threads, documents);
+
+  // Groups are ranges of the first unit of the n-gram (so of the columns: keys sort by
+  // their first unit first), balanced by occurrences; about 2^15 occurrences per group
+  // keep each group's table in a core's cache.
   const std::uint64_t keyEstimate = streamTotal * static_cast<std::uint64_t>(o.ngramRange.second - o.ngramRange.first + 1);
-  int groupBits = 0;
-  while (groupBits < 6 && (keyEstimate >> (18 + groupBits)) > 0) ++groupBits;
-  const std::size_t groups = std::size_t{1} << groupBits;
-  auto groupOf = [groupBits](std::uint64_t h) -> std::size_t {
-    return groupBits == 0 ? 0 : static_cast<std::size_t>(h >> (64 - groupBits));
-  };
+  const std::size_t groups = static_cast<std::size_t>(std::clamp<std::uint64_t>(keyEstimate >> 15, 1, 64));
+  std::vector<std::uint16_t> groupOfUnit(units.size(), 0);
+  {
+    std::vector<std::uint64_t> occurrences(units.size(), 0);
+    std::uint64_t total = 0;
+    for (const Chunk& c : chunks) {
+      for (const std::uint32_t id : c.stream) {
+        if (id != kSegmentBreak) {
+          ++occurrences[id];
+          ++total;
+        }
+      }
+    }
+    std::size_t g = 0;
+    std::uint64_t acc = 0;
+    for (std::size_t r = 0; r < units.size(); ++r) {
+      groupOfUnit[r] = static_cast<std::uint16_t>(g);
+      acc += occurrences[r];
+      while (g + 1 < groups && acc * groups >= (g + 1) * total) ++g;
+    }
+  }
+  const unsigned firstShift = packing.laneShift[0];
+  auto groupOf = [&](const std::uint64_t* key) -> std::size_t { return groupOfUnit[(key[0] >> firstShift) - 1]; };
 
   // 3a: keys of every chunk, partitioned by group.
   parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
@@ -399,97 +597,113 @@ inline FitCounts countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
       Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
       chunk.groupKeys.assign(groups, {});
       chunk.groupDocEnds.assign(groups, std::vector<std::uint32_t>(chunk.docEnds.size()));
+      const std::size_t expected =
+          chunk.stream.size() * static_cast<std::size_t>(o.ngramRange.second - o.ngramRange.first + 1) * uW / groups;
+      for (auto& keys : chunk.groupKeys) keys.reserve(expected + expected / 4 + 16);
       std::size_t start = 0;
       for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
-        generator.run(chunk.stream.data() + start, chunk.docEnds[d] - start, [&](const std::uint64_t* key) {
-          auto& keys = chunk.groupKeys[groupOf(hashKey(key, W))];
-          keys.insert(keys.end(), key, key + W);
-        });
+        if (W == 1) {
+          generator.run(chunk.stream.data() + start, chunk.docEnds[d] - start,
+                        [&](const std::uint64_t* key) { chunk.groupKeys[groupOf(key)].push_back(key[0]); });
+        } else {
+          generator.run(chunk.stream.data() + start, chunk.docEnds[d] - start, [&](const std::uint64_t* key) {
+            auto& keys = chunk.groupKeys[groupOf(key)];
+            keys.insert(keys.end(), key, key + W);
+          });
+        }
         for (std::size_t g = 0; g < groups; ++g) {
-          if (chunk.groupKeys[g].size() / static_cast<std::size_t>(W) > 0xFFFFFFF0u) {
+          if (chunk.groupKeys[g].size() / uW > 0xFFFFFFF0u) {
             throwInvalidArgument(where, "too many n-grams in one chunk of documents");
           }
-          chunk.groupDocEnds[g][d] = static_cast<std::uint32_t>(chunk.groupKeys[g].size() / static_cast<std::size_t>(W));
+          chunk.groupDocEnds[g][d] = static_cast<std::uint32_t>(chunk.groupKeys[g].size() / uW);
         }
         start = chunk.docEnds[d];
       }
       chunk.stream = {};
-      chunk.stream.shrink_to_fit();
     }
   });
 
-  // 3b: count each group.
+  // 3b: count each group: document frequency, total count, per-document counts.
   std::vector<Group> groupState(groups);
   parallelFor(0, static_cast<Index>(groups), 1, threads, [&](Index b, Index e) {
     for (Index gi = b; gi < e; ++gi) {
       const auto g = static_cast<std::size_t>(gi);
       std::size_t occurrences = 0;
-      for (const Chunk& c : chunks) occurrences += c.groupKeys[g].size() / static_cast<std::size_t>(W);
+      for (const Chunk& c : chunks) occurrences += c.groupKeys[g].size() / uW;
       Group& group = groupState[g];
       group.table = KeyTable(W, occurrences / 4);
+      group.outFeature.reserve(occurrences * 3 / 4);
+      group.outCount.reserve(occurrences * 3 / 4);
       for (Chunk& chunk : chunks) {
         const std::uint64_t* keys = chunk.groupKeys[g].data();
-        const auto& ends = chunk.groupDocEnds[g];
-        std::vector<std::uint32_t> outEnds(ends.size());
+        auto& ends = chunk.groupDocEnds[g];
         std::size_t r = 0;
         for (std::size_t d = 0; d < ends.size(); ++d) {
           const auto docTag = static_cast<std::uint32_t>(chunk.firstDoc + static_cast<std::int64_t>(d) + 1);
           for (; r < ends[d]; ++r) {
-            const std::uint64_t* key = keys + r * static_cast<std::size_t>(W);
+            const std::uint64_t* key = keys + r * uW;
             bool inserted = false;
             const std::uint32_t id = group.table.findOrInsert(key, hashKey(key, W), inserted);
             if (inserted) {
+              group.stats.push_back({0, 0, 0});
               group.df.push_back(0);
-              group.total.push_back(0);
-              group.lastDoc.push_back(0);
-              group.lastPos.push_back(0);
             }
-            ++group.total[id];
-            if (group.lastDoc[id] != docTag) {
-              group.lastDoc[id] = docTag;
-              group.lastPos[id] = static_cast<std::uint32_t>(group.outFeature.size());
+            Group::Stat& stat = group.stats[id];
+            ++stat.total;
+            if (stat.lastDoc != docTag) {
+              stat.lastDoc = docTag;
+              stat.lastPos = static_cast<std::uint32_t>(group.outFeature.size());
               group.outFeature.push_back(id);
               group.outCount.push_back(1);
               ++group.df[id];
             } else {
-              ++group.outCount[group.lastPos[id]];
+              ++group.outCount[stat.lastPos];
             }
           }
           if (group.outFeature.size() > 0xFFFFFFF0u) throwInvalidArgument(where, "too many document-term pairs");
-          outEnds[d] = static_cast<std::uint32_t>(group.outFeature.size());
+          ends[d] = static_cast<std::uint32_t>(group.outFeature.size());  // now: ends in the group's output
         }
         chunk.groupKeys[g] = {};
-        chunk.groupKeys[g].shrink_to_fit();
-        chunk.groupDocEnds[g] = std::move(outEnds);  // now: ends in the group's output
       }
-      group.lastDoc = {};
-      group.lastPos = {};
+      group.total.resize(group.stats.size());
+      for (std::size_t id = 0; id < group.stats.size(); ++id) group.total[id] = group.stats[id].total;
+      group.stats = {};
     }
   });
 
-  // 4: selection.
+  // 4: selection. Within a group the candidates are sorted by key; the groups are key
+  // ranges, so their concatenation is scikit-learn's alphabetical order.
   struct Candidate {
     std::uint32_t group, id;
   };
+  std::vector<std::vector<Candidate>> groupKept(groups);
+  parallelFor(0, static_cast<Index>(groups), 1, threads, [&](Index b, Index e) {
+    for (Index gi = b; gi < e; ++gi) {
+      const auto g = static_cast<std::uint32_t>(gi);
+      const Group& group = groupState[g];
+      auto& list = groupKept[g];
+      for (std::uint32_t id = 0; id < group.df.size(); ++id) {
+        const auto df = static_cast<double>(group.df[id]);
+        if (df <= selection.maxDocCount && df >= selection.minDocCount) list.push_back({g, id});
+      }
+      const KeyTable& table = group.table;
+      if (W == 1) {
+        std::sort(list.begin(), list.end(),
+                  [&](const Candidate& x, const Candidate& y) { return *table.key(x.id) < *table.key(y.id); });
+      } else {
+        std::sort(list.begin(), list.end(), [&](const Candidate& x, const Candidate& y) {
+          return std::lexicographical_compare(table.key(x.id), table.key(x.id) + W, table.key(y.id), table.key(y.id) + W);
+        });
+      }
+    }
+  });
   std::vector<Candidate> kept;
   std::size_t seenFeatures = 0;
-  for (std::uint32_t g = 0; g < groups; ++g) {
-    const Group& group = groupState[g];
-    seenFeatures += group.df.size();
-    for (std::uint32_t id = 0; id < group.df.size(); ++id) {
-      const auto df = static_cast<double>(group.df[id]);
-      if (df <= selection.maxDocCount && df >= selection.minDocCount) kept.push_back({g, id});
-    }
+  for (std::size_t g = 0; g < groups; ++g) {
+    seenFeatures += groupState[g].df.size();
+    kept.insert(kept.end(), groupKept[g].begin(), groupKept[g].end());
+    groupKept[g] = {};
   }
-  auto keyLess = [&](const Candidate& a, const Candidate& b) {
-    const std::uint64_t* ka = groupState[a.group].table.key(a.id);
-    const std::uint64_t* kb = groupState[b.group].table.key(b.id);
-    for (int w = 0; w < W; ++w) {
-      if (ka[w] != kb[w]) return ka[w] < kb[w];
-    }
-    return false;
-  };
-  std::sort(kept.begin(), kept.end(), keyLess);
   if (selection.maxFeatures > 0 && static_cast<std::int64_t>(kept.size()) > selection.maxFeatures) {
     // scikit-learn: the terms at argsort(-total count)[:max_features] of the alphabetical
     // candidates (document frequency when binary), with NumPy's unstable tie order.
@@ -510,87 +724,100 @@ inline FitCounts countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
   FitCounts result;
   result.documents = documents;
   result.seenFeatures = seenFeatures;
-  if (kept.empty()) {
-    return result;  // the caller reports why (empty vocabulary or everything pruned)
-  }
+  if (kept.empty()) return result;  // the caller reports why (empty vocabulary or everything pruned)
   for (Group& group : groupState) group.column.assign(group.df.size(), -1);
-  result.vocabulary.resize(kept.size());
-  result.documentFrequency.resize(kept.size());
-  {
+  const std::size_t columns = kept.size();
+  result.vocabulary.resize(columns);
+  result.documentFrequency.resize(columns);
+  result.packing = packing;
+  result.columnKeys.resize(columns * uW);
+  for (std::size_t col = 0; col < columns; ++col) {
+    groupState[kept[col].group].column[kept[col].id] = static_cast<std::int64_t>(col);
+  }
+  parallelFor(0, static_cast<Index>(columns), 4096, threads, [&](Index b, Index e) {
     std::vector<std::uint32_t> ids(static_cast<std::size_t>(W * packing.lanes));
-    for (std::size_t col = 0; col < kept.size(); ++col) {
-      Group& group = groupState[kept[col].group];
-      group.column[kept[col].id] = static_cast<std::int64_t>(col);
+    for (Index c = b; c < e; ++c) {
+      const auto col = static_cast<std::size_t>(c);
+      const Group& group = groupState[kept[col].group];
       result.documentFrequency[col] = group.df[kept[col].id];
-      const int n = packing.unpack(group.table.key(kept[col].id), ids.data());
+      const std::uint64_t* key = group.table.key(kept[col].id);
+      std::copy(key, key + W, result.columnKeys.begin() + static_cast<std::ptrdiff_t>(col * uW));
+      const int n = packing.unpack(key, ids.data());
+      std::size_t length = word && n > 0 ? static_cast<std::size_t>(n - 1) : 0;
+      for (int k = 0; k < n; ++k) length += units[ids[static_cast<std::size_t>(k)]].size();
       std::string& term = result.vocabulary[col];
+      term.reserve(length);
       for (int k = 0; k < n; ++k) {
         if (word && k > 0) term += ' ';
         term += units[ids[static_cast<std::size_t>(k)]];
       }
     }
-  }
+  });
   for (Group& group : groupState) {
     group.table = KeyTable(1);
     group.df = {};
     group.total = {};
   }
 
-  // 5: the CSR matrix.
-  std::vector<std::int64_t> rowStart(static_cast<std::size_t>(documents) + 1, 0);
-  std::vector<std::vector<std::int64_t>> chunkCols(chunks.size());
-  std::vector<std::vector<std::int64_t>> chunkVals(chunks.size());
+  // 5: the CSR matrix. A row is the concatenation over groups (column ranges) of the
+  // document's entries in each group, each short piece sorted by insertion.
+  auto chunkCursor = [&](std::size_t c) {
+    std::vector<std::uint32_t> cursor(groups, 0);
+    for (std::size_t g = 0; g < groups && c > 0; ++g) {
+      const auto& prev = chunks[c - 1].groupDocEnds[g];
+      cursor[g] = prev.empty() ? 0 : prev.back();
+    }
+    return cursor;
+  };
+  CountMatrix& m = result.counts;
+  m.resize(documents, static_cast<Index>(columns));
+  std::int64_t* outer = m.outerIndexPtr();
   parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
-    std::vector<std::pair<std::int64_t, std::int64_t>> row;
     for (Index ci = b; ci < e; ++ci) {
-      Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
-      auto& cols = chunkCols[static_cast<std::size_t>(ci)];
-      auto& vals = chunkVals[static_cast<std::size_t>(ci)];
-      const std::size_t docs = chunk.docEnds.size();
-      std::vector<std::uint32_t> cursor(groups);
-      for (std::size_t g = 0; g < groups; ++g) {
-        // Start of this chunk's output in group g: the end of the previous chunk's last doc.
-        cursor[g] = 0;
-      }
-      for (std::size_t g = 0; g < groups; ++g) {
-        if (ci > 0) {
-          const auto& prev = chunks[static_cast<std::size_t>(ci) - 1].groupDocEnds[g];
-          cursor[g] = prev.empty() ? 0 : prev.back();
-        }
-      }
-      for (std::size_t d = 0; d < docs; ++d) {
-        row.clear();
+      const Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
+      std::vector<std::uint32_t> cursor = chunkCursor(static_cast<std::size_t>(ci));
+      for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
+        std::int64_t n = 0;
         for (std::size_t g = 0; g < groups; ++g) {
           const Group& group = groupState[g];
           const std::uint32_t end = chunk.groupDocEnds[g][d];
-          for (std::uint32_t r = cursor[g]; r < end; ++r) {
-            const std::int64_t col = group.column[group.outFeature[r]];
-            if (col >= 0) row.emplace_back(col, group.outCount[r]);
-          }
+          for (std::uint32_t r = cursor[g]; r < end; ++r) n += group.column[group.outFeature[r]] >= 0 ? 1 : 0;
           cursor[g] = end;
         }
-        std::sort(row.begin(), row.end());
-        for (const auto& [col, count] : row) {
-          cols.push_back(col);
-          vals.push_back(count);
-        }
-        rowStart[static_cast<std::size_t>(chunk.firstDoc) + d + 1] = static_cast<std::int64_t>(row.size());
+        outer[chunk.firstDoc + static_cast<std::int64_t>(d) + 1] = n;
       }
     }
   });
-  for (std::size_t i = 1; i < rowStart.size(); ++i) rowStart[i] += rowStart[i - 1];
-  CountMatrix& m = result.counts;
-  m.resize(documents, static_cast<Index>(kept.size()));
-  m.resizeNonZeros(rowStart.back());
-  std::copy(rowStart.begin(), rowStart.end(), m.outerIndexPtr());
+  outer[0] = 0;
+  for (Index i = 0; i < documents; ++i) outer[i + 1] += outer[i];
+  m.resizeNonZeros(outer[documents]);
+  std::int64_t* inner = m.innerIndexPtr();
+  std::int64_t* value = m.valuePtr();
   parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
     for (Index ci = b; ci < e; ++ci) {
-      const auto c = static_cast<std::size_t>(ci);
-      const std::int64_t at = rowStart[static_cast<std::size_t>(chunks[c].firstDoc)];
-      std::copy(chunkCols[c].begin(), chunkCols[c].end(), m.innerIndexPtr() + at);
-      std::copy(chunkVals[c].begin(), chunkVals[c].end(), m.valuePtr() + at);
-      chunkCols[c] = {};
-      chunkVals[c] = {};
+      const Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
+      std::vector<std::uint32_t> cursor = chunkCursor(static_cast<std::size_t>(ci));
+      for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
+        std::int64_t at = outer[chunk.firstDoc + static_cast<std::int64_t>(d)];
+        for (std::size_t g = 0; g < groups; ++g) {
+          const Group& group = groupState[g];
+          const std::uint32_t end = chunk.groupDocEnds[g][d];
+          const std::int64_t pieceStart = at;
+          for (std::uint32_t r = cursor[g]; r < end; ++r) {
+            const std::int64_t col = group.column[group.outFeature[r]];
+            if (col < 0) continue;
+            std::int64_t k = at++;
+            while (k > pieceStart && inner[k - 1] > col) {
+              inner[k] = inner[k - 1];
+              value[k] = value[k - 1];
+              --k;
+            }
+            inner[k] = col;
+            value[k] = group.outCount[r];
+          }
+          cursor[g] = end;
+        }
+      }
     }
   });
   return result;
@@ -655,6 +882,35 @@ class Lookup {
       const std::uint32_t id = m_features.findOrInsert(key.data(), hashKey(key.data(), m_packing.words), inserted);
       if (inserted) m_columnOf.push_back(static_cast<std::int64_t>(t));
       (void)id;
+    }
+  }
+
+  /// Builds the lookup of a fit's columns: `units` in rank order, the columns' packed
+  /// keys (packing.words each, in column order).
+  Lookup(const Analyzer& analyzer, const std::vector<std::string>& units, const KeyPacking& packing,
+         const std::vector<std::uint64_t>& columnKeys)
+      : m_packing(packing) {
+    m_word = analyzer.options().analyzer == AnalyzerKind::word;
+    if (m_word) {
+      for (const auto& u : units) {
+        bool inserted = false;
+        m_units.findOrInsert(u, hashBytes(u.data(), u.size()), inserted);
+      }
+    } else {
+      for (const auto& u : units) {
+        const unicode::Decoded d = unicode::decodeAt(u, 0);
+        if (d.cp >= m_charUnit.size()) m_charUnit.resize(d.cp + 1, kDroppedUnit);
+        m_charUnit[d.cp] = m_charCount++;
+      }
+    }
+    const std::size_t columns = columnKeys.size() / static_cast<std::size_t>(packing.words);
+    m_features = KeyTable(packing.words, columns);
+    m_columnOf.resize(columns);
+    for (std::size_t c = 0; c < columns; ++c) {
+      const std::uint64_t* key = columnKeys.data() + c * static_cast<std::size_t>(packing.words);
+      bool inserted = false;
+      m_features.findOrInsert(key, hashKey(key, packing.words), inserted);
+      m_columnOf[c] = static_cast<std::int64_t>(c);
     }
   }
 

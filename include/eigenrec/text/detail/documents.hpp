@@ -6,7 +6,9 @@
 #include <eigenrec/core/checks.hpp>
 #include <eigenrec/text/analyzer.hpp>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -79,49 +81,58 @@ class MemoryDocuments {
 /// longer than maxLineBytes throws FormatError instead of filling memory.
 class FileDocuments {
  public:
-  FileDocuments(const std::string& path, std::int64_t maxLineBytes, std::size_t blockBytes = std::size_t{8} << 20)
+  FileDocuments(const std::string& path, std::int64_t maxLineBytes, std::size_t blockBytes = std::size_t{4} << 20)
       : m_in(path, std::ios::binary), m_source(path), m_maxLine(maxLineBytes), m_blockBytes(blockBytes) {
     if (!m_in) throw IoError(eigenrec::detail::concat("cannot open '", path, "' for reading"));
     m_in.seekg(0, std::ios::end);
     const auto size = m_in.tellg();
-    m_size = size < 0 ? -1 : static_cast<std::int64_t>(size);
+    m_fileSize = size < 0 ? -1 : static_cast<std::int64_t>(size);
     m_in.seekg(0, std::ios::beg);
   }
 
   bool next(DocumentBlock& block) {
     block.docs.clear();
-    // Move the unfinished line to the front, then read more.
-    m_buffer.erase(0, m_consumed);
+    // Move the unfinished line to the front, then read more (no zero-filling).
+    if (m_consumed > 0 && m_size > m_consumed) std::memmove(m_data.get(), m_data.get() + m_consumed, m_size - m_consumed);
+    m_size -= m_consumed;
     m_consumed = 0;
     while (!m_eof) {
-      const std::size_t old = m_buffer.size();
-      m_buffer.resize(old + m_blockBytes);
-      m_in.read(&m_buffer[old], static_cast<std::streamsize>(m_blockBytes));
+      if (m_capacity < m_size + m_blockBytes) {
+        const std::size_t capacity = std::max(2 * m_capacity, m_size + m_blockBytes);
+        std::unique_ptr<char[]> grown(new char[capacity]);
+        if (m_size > 0) std::memcpy(grown.get(), m_data.get(), m_size);
+        m_data = std::move(grown);
+        m_capacity = capacity;
+      }
+      const std::size_t old = m_size;
+      m_in.read(m_data.get() + old, static_cast<std::streamsize>(m_blockBytes));
       const auto got = static_cast<std::size_t>(m_in.gcount());
-      m_buffer.resize(old + got);
+      m_size = old + got;
       m_bytesRead += static_cast<std::int64_t>(got);
       if (got < m_blockBytes) {
         if (m_in.bad()) throw IoError(eigenrec::detail::concat(m_source, ": read error after line ", m_line));
         m_eof = true;
       }
-      if (m_buffer.find('\n', old) != std::string::npos) break;
-      if (static_cast<std::int64_t>(m_buffer.size()) > m_maxLine) {
+      if (got > 0 && std::memchr(m_data.get() + old, '\n', got) != nullptr) break;
+      if (static_cast<std::int64_t>(m_size) > m_maxLine) {
         throw FormatError(m_source, m_line + 1, 0,
                           eigenrec::detail::concat("line longer than maxDocumentBytes = ", m_maxLine));
       }
     }
     block.firstIndex = m_docCount;
     block.firstLine = m_line + 1;
+    const char* data = m_data.get();
     std::size_t start = 0;
-    while (true) {
-      const std::size_t nl = m_buffer.find('\n', start);
-      if (nl == std::string::npos) break;
-      addLine(block, start, nl);
-      start = nl + 1;
+    while (start < m_size) {
+      const void* nl = std::memchr(data + start, '\n', m_size - start);
+      if (nl == nullptr) break;
+      const auto at = static_cast<std::size_t>(static_cast<const char*>(nl) - data);
+      addLine(block, start, at);
+      start = at + 1;
     }
-    if (m_eof && start < m_buffer.size()) {
-      addLine(block, start, m_buffer.size());
-      start = m_buffer.size();
+    if (m_eof && start < m_size) {
+      addLine(block, start, m_size);
+      start = m_size;
     }
     m_consumed = start;
     return !block.docs.empty();
@@ -129,31 +140,33 @@ class FileDocuments {
 
   const std::string& source() const noexcept { return m_source; }
   std::int64_t bytesRead() const noexcept { return m_bytesRead; }
-  std::int64_t fileSize() const noexcept { return m_size; }
+  std::int64_t fileSize() const noexcept { return m_fileSize; }
 
  private:
   void addLine(DocumentBlock& block, std::size_t start, std::size_t end) {
     ++m_line;
     ++m_docCount;
-    if (end > start && m_buffer[end - 1] == '\r') --end;
+    if (end > start && m_data[end - 1] == '\r') --end;
     if (static_cast<std::int64_t>(end - start) > m_maxLine) {
       throw FormatError(m_source, m_line, 0,
                         eigenrec::detail::concat("line of ", end - start, " bytes exceeds maxDocumentBytes = ", m_maxLine));
     }
-    block.docs.emplace_back(m_buffer.data() + start, end - start);
+    block.docs.emplace_back(m_data.get() + start, end - start);
   }
 
   std::ifstream m_in;
   std::string m_source;
   std::int64_t m_maxLine;
   std::size_t m_blockBytes;
-  std::string m_buffer;
+  std::unique_ptr<char[]> m_data;
+  std::size_t m_capacity = 0;
+  std::size_t m_size = 0;
   std::size_t m_consumed = 0;
   bool m_eof = false;
   std::int64_t m_line = 0;
   std::int64_t m_docCount = 0;
   std::int64_t m_bytesRead = 0;
-  std::int64_t m_size = -1;
+  std::int64_t m_fileSize = -1;
 };
 
 }  // namespace eigenrec::text::detail

@@ -46,7 +46,9 @@ inline std::uint64_t hashKey(const std::uint64_t* key, int words) noexcept {
   return fmix64(h);
 }
 
-/// Strings -> dense ids 0, 1, ... in insertion order.
+/// Strings -> dense ids 0, 1, ... in insertion order. A slot holds the id, 24 bits of
+/// the hash, the length (up to 255) and the first 8 bytes, so short strings are found
+/// without touching the string storage.
 class StringTable {
  public:
   StringTable() { rehash(64); }
@@ -60,14 +62,15 @@ class StringTable {
 
   /// Id of `s` (hash h = hashBytes(s)), inserting it if new.
   std::uint32_t findOrInsert(std::string_view s, std::uint64_t h, bool& inserted) {
+    const std::uint64_t tag = tagOf(s, h);
+    const std::uint64_t prefix = prefixOf(s);
     std::size_t slot = h & m_mask;
-    const std::uint64_t tag = h & ~std::uint64_t{0xFFFFFFFF};
     while (true) {
-      const std::uint64_t v = m_slots[slot];
-      if (v == 0) break;
-      if ((v & ~std::uint64_t{0xFFFFFFFF}) == tag) {
-        const auto id = static_cast<std::uint32_t>((v & 0xFFFFFFFF) - 1);
-        if (at(id) == s) {
+      const Slot& e = m_slots[slot];
+      if (e.head == 0) break;
+      if ((e.head & ~std::uint64_t{0xFFFFFFFF}) == tag && e.prefix == prefix) {
+        const auto id = static_cast<std::uint32_t>((e.head & 0xFFFFFFFF) - 1);
+        if (s.size() <= 8 || at(id) == s) {
           inserted = false;
           return id;
         }
@@ -75,7 +78,7 @@ class StringTable {
       slot = (slot + 1) & m_mask;
     }
     const auto id = static_cast<std::uint32_t>(m_hashes.size());
-    m_slots[slot] = tag | (std::uint64_t{id} + 1);
+    m_slots[slot] = Slot{tag | (std::uint64_t{id} + 1), prefix};
     m_hashes.push_back(h);
     m_arena.append(s.data(), s.size());
     m_offsets.push_back(m_arena.size());
@@ -86,36 +89,53 @@ class StringTable {
 
   /// Id of `s`, or -1.
   std::int64_t find(std::string_view s, std::uint64_t h) const noexcept {
+    const std::uint64_t tag = tagOf(s, h);
+    const std::uint64_t prefix = prefixOf(s);
     std::size_t slot = h & m_mask;
-    const std::uint64_t tag = h & ~std::uint64_t{0xFFFFFFFF};
     while (true) {
-      const std::uint64_t v = m_slots[slot];
-      if (v == 0) return -1;
-      if ((v & ~std::uint64_t{0xFFFFFFFF}) == tag) {
-        const auto id = static_cast<std::uint32_t>((v & 0xFFFFFFFF) - 1);
-        if (at(id) == s) return id;
+      const Slot& e = m_slots[slot];
+      if (e.head == 0) return -1;
+      if ((e.head & ~std::uint64_t{0xFFFFFFFF}) == tag && e.prefix == prefix) {
+        const auto id = static_cast<std::uint32_t>((e.head & 0xFFFFFFFF) - 1);
+        if (s.size() <= 8 || at(id) == s) return id;
       }
       slot = (slot + 1) & m_mask;
     }
   }
 
   std::size_t memoryBytes() const noexcept {
-    return m_slots.capacity() * 8 + m_hashes.capacity() * 8 + m_offsets.capacity() * 8 + m_arena.capacity();
+    return m_slots.capacity() * sizeof(Slot) + m_hashes.capacity() * 8 + m_offsets.capacity() * 8 + m_arena.capacity();
   }
 
  private:
+  struct Slot {
+    std::uint64_t head;    // hash bits 40..63 | length (<= 255) << 32 | (id + 1); 0 = empty
+    std::uint64_t prefix;  // first 8 bytes, zero padded
+  };
+
+  static std::uint64_t tagOf(std::string_view s, std::uint64_t h) noexcept {
+    const std::uint64_t length = s.size() < 255 ? s.size() : 255;
+    return (h & 0xFFFFFF0000000000ULL) | (length << 32);
+  }
+  static std::uint64_t prefixOf(std::string_view s) noexcept {
+    std::uint64_t p = 0;
+    std::memcpy(&p, s.data(), s.size() < 8 ? s.size() : 8);
+    return p;
+  }
+
   void rehash(std::size_t capacity) {
-    m_slots.assign(capacity, 0);
+    m_slots.assign(capacity, Slot{0, 0});
     m_mask = capacity - 1;
     for (std::size_t id = 0; id < m_hashes.size(); ++id) {
       const std::uint64_t h = m_hashes[id];
+      const std::string_view s = at(static_cast<std::uint32_t>(id));
       std::size_t slot = h & m_mask;
-      while (m_slots[slot] != 0) slot = (slot + 1) & m_mask;
-      m_slots[slot] = (h & ~std::uint64_t{0xFFFFFFFF}) | (id + 1);
+      while (m_slots[slot].head != 0) slot = (slot + 1) & m_mask;
+      m_slots[slot] = Slot{tagOf(s, h) | (id + 1), prefixOf(s)};
     }
   }
 
-  std::vector<std::uint64_t> m_slots;  // (hash high 32 bits) | (id + 1); 0 = empty
+  std::vector<Slot> m_slots;
   std::size_t m_mask = 0;
   std::vector<std::uint64_t> m_hashes;
   std::vector<std::size_t> m_offsets{0};
@@ -207,6 +227,8 @@ struct KeyPacking {
   int bits = 1;
   int lanes = 64;
   int words = 1;
+  std::uint8_t laneWord[64] = {};   // lane i -> its word
+  std::uint8_t laneShift[64] = {};  // lane i -> its shift in that word
 
   static KeyPacking forUnits(std::uint64_t units, int maxN) {
     KeyPacking p;
@@ -214,24 +236,30 @@ struct KeyPacking {
     while (p.bits < 32 && (std::uint64_t{1} << p.bits) <= units + 1) ++p.bits;
     p.lanes = 64 / p.bits;
     p.words = (maxN + p.lanes - 1) / p.lanes;
+    for (int i = 0; i < 64; ++i) {
+      p.laneWord[i] = static_cast<std::uint8_t>(i / p.lanes);
+      p.laneShift[i] = static_cast<std::uint8_t>((p.lanes - 1 - i % p.lanes) * p.bits);
+    }
     return p;
   }
 
   /// Writes the key of ids[0..n) into key[0..words).
   template <typename Id>
   void pack(const Id* ids, int n, std::uint64_t* key) const noexcept {
-    for (int w = 0; w < words; ++w) key[w] = 0;
-    for (int i = 0; i < n; ++i) {
-      const int w = i / lanes;
-      const int shift = (lanes - 1 - i % lanes) * bits;
-      key[w] |= (static_cast<std::uint64_t>(ids[i]) + 1) << shift;
+    if (words == 1) {
+      std::uint64_t k = 0;
+      for (int i = 0; i < n; ++i) k |= (static_cast<std::uint64_t>(ids[i]) + 1) << laneShift[i];
+      key[0] = k;
+      return;
     }
+    for (int w = 0; w < words; ++w) key[w] = 0;
+    for (int i = 0; i < n; ++i) key[laneWord[i]] |= (static_cast<std::uint64_t>(ids[i]) + 1) << laneShift[i];
   }
 
   /// Number of units in a key and their ids.
   int unpack(const std::uint64_t* key, std::uint32_t* ids) const noexcept {
     int n = 0;
-    const std::uint64_t mask = (bits == 64) ? ~std::uint64_t{0} : ((std::uint64_t{1} << bits) - 1);
+    const std::uint64_t mask = (std::uint64_t{1} << bits) - 1;
     for (int w = 0; w < words; ++w) {
       for (int l = 0; l < lanes; ++l) {
         const std::uint64_t v = (key[w] >> ((lanes - 1 - l) * bits)) & mask;
