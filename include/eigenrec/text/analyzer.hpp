@@ -33,6 +33,10 @@
 #include <utility>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace eigenrec::text {
 
 /// What a feature is made of (scikit-learn's `analyzer`).
@@ -136,6 +140,62 @@ inline const AsciiTables& asciiTables() {
 }
 
 inline constexpr char32_t kSegmentBreak = 0xFFFFFFFFu;
+
+inline int countTrailingZeros(std::uint64_t x) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+  return __builtin_ctzll(x);
+#else
+  int n = 0;
+  while ((x & 1) == 0) {
+    x >>= 1;
+    ++n;
+  }
+  return n;
+#endif
+}
+
+/// Bit j set when text[j] (j < length <= 64, ASCII) is a word character [0-9A-Za-z_].
+inline std::uint64_t asciiWordMask(const char* text, std::size_t length) noexcept {
+#if defined(__SSE2__)
+  if (length == 64) {
+    std::uint64_t mask = 0;
+    const __m128i zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8('9');
+    const __m128i a = _mm_set1_epi8('a'), z = _mm_set1_epi8('z');
+    const __m128i bit = _mm_set1_epi8(0x20), underscore = _mm_set1_epi8('_');
+    for (int k = 0; k < 4; ++k) {
+      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text + 16 * k));
+      // unsigned range checks: lo <= x <=> max(x, lo) == x; x <= hi <=> min(x, hi) == x
+      const __m128i digit = _mm_and_si128(_mm_cmpeq_epi8(_mm_max_epu8(x, zero), x), _mm_cmpeq_epi8(_mm_min_epu8(x, nine), x));
+      const __m128i y = _mm_or_si128(x, bit);
+      const __m128i letter = _mm_and_si128(_mm_cmpeq_epi8(_mm_max_epu8(y, a), y), _mm_cmpeq_epi8(_mm_min_epu8(y, z), y));
+      const __m128i word = _mm_or_si128(_mm_or_si128(digit, letter), _mm_cmpeq_epi8(x, underscore));
+      mask |= static_cast<std::uint64_t>(static_cast<std::uint16_t>(_mm_movemask_epi8(word))) << (16 * k);
+    }
+    return mask;
+  }
+#endif
+  const auto& t = asciiTables();
+  std::uint64_t mask = 0;
+  for (std::size_t j = 0; j < length; ++j) {
+    mask |= static_cast<std::uint64_t>(t.word[static_cast<unsigned char>(text[j])]) << j;
+  }
+  return mask;
+}
+
+/// ASCII lowercase of n bytes.
+inline void asciiLower(const char* in, char* out, std::size_t n) noexcept {
+  std::size_t i = 0;
+#if defined(__SSE2__)
+  const __m128i A = _mm_set1_epi8('A'), Z = _mm_set1_epi8('Z'), bit = _mm_set1_epi8(0x20);
+  for (; i + 16 <= n; i += 16) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
+    const __m128i upper = _mm_and_si128(_mm_cmpeq_epi8(_mm_max_epu8(x, A), x), _mm_cmpeq_epi8(_mm_min_epu8(x, Z), x));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm_or_si128(x, _mm_and_si128(upper, bit)));
+  }
+#endif
+  const auto& t = asciiTables();
+  for (; i < n; ++i) out[i] = static_cast<char>(t.lower[static_cast<unsigned char>(in[i])]);
+}
 
 }  // namespace detail
 
@@ -398,30 +458,38 @@ class Analyzer {
     return false;
   }
 
+  // ASCII documents: the whole text is lowercased at once (when asked), then token
+  // boundaries come from 64-byte bitmasks of word characters, so each token costs one
+  // pass of bit scanning instead of a branch per byte; tokens are views into `buffer`.
   template <typename OnToken>
   void asciiTokens(std::string_view doc, std::string& buffer, OnToken& onToken) const {
-    const auto& t = detail::asciiTables();
-    const unsigned char* table = m_options.lowercase ? t.wordLower.data() : t.wordSame.data();
-    const auto* p = reinterpret_cast<const unsigned char*>(doc.data());
-    const auto* end = p + doc.size();
-    const auto minLength = static_cast<std::size_t>(m_options.minTokenLength);
-    if (buffer.size() < 64) buffer.resize(64);
-    while (p < end) {
-      while (p < end && table[*p] == 0) ++p;
-      if (p == end) break;
-      std::size_t length = 0;
-      char* out = buffer.data();
-      unsigned char c;
-      while (p < end && (c = table[*p]) != 0) {
-        if (length == buffer.size()) {
-          buffer.resize(2 * buffer.size());
-          out = buffer.data();
-        }
-        out[length++] = static_cast<char>(c);
-        ++p;
-      }
-      if (length >= minLength) onToken(std::string_view(out, length));
+    const std::size_t n = doc.size();
+    const char* text = doc.data();
+    if (m_options.lowercase) {
+      if (buffer.size() < n) buffer.resize(n);
+      detail::asciiLower(doc.data(), buffer.data(), n);
+      text = buffer.data();
     }
+    const auto minLength = static_cast<std::size_t>(m_options.minTokenLength);
+    std::size_t tokenStart = 0;
+    bool inToken = false;
+    for (std::size_t base = 0; base < n; base += 64) {
+      const std::size_t length = n - base < 64 ? n - base : 64;
+      const std::uint64_t words = detail::asciiWordMask(text + base, length);
+      std::uint64_t changes = words ^ ((words << 1) | (inToken ? 1u : 0u));
+      if (length < 64) changes &= (std::uint64_t{1} << length) - 1;
+      while (changes != 0) {
+        const std::size_t at = base + static_cast<std::size_t>(detail::countTrailingZeros(changes));
+        changes &= changes - 1;
+        if (!inToken) {
+          tokenStart = at;
+        } else if (at - tokenStart >= minLength) {
+          onToken(std::string_view(text + tokenStart, at - tokenStart));
+        }
+        inToken = !inToken;
+      }
+    }
+    if (inToken && n - tokenStart >= minLength) onToken(std::string_view(text + tokenStart, n - tokenStart));
   }
 
   AnalyzerOptions m_options;

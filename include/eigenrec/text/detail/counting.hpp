@@ -231,7 +231,12 @@ inline void analyzeChunk(const Analyzer& analyzer, const DocumentBlock& block, s
   for (std::size_t d = begin; d < end; ++d) bytes += block.docs[d].size();
   chunk.stream.reserve(unigrams ? bytes / 8 : (word ? bytes / 5 : bytes + bytes / 4));
   // Unigram path: each document's distinct tokens and their counts, straight away.
-  std::vector<std::uint32_t> lastDoc, lastPos;
+  struct LocalUnit {
+    std::uint32_t lastDoc;  // chunk-local document + 1 that last saw the unit
+    std::uint32_t lastPos;  // its entry in the stream
+    bool dropped;           // stop word / filtered
+  };
+  std::vector<LocalUnit> local;
   if (unigrams) chunk.counts.reserve(bytes / 8);
   for (std::size_t d = begin; d < end; ++d) {
     try {
@@ -240,19 +245,16 @@ inline void analyzeChunk(const Analyzer& analyzer, const DocumentBlock& block, s
         analyzer.forEachToken(block.docs[d], buffer, [&](std::string_view token) {
           bool inserted = false;
           const std::uint32_t id = chunk.units.findOrInsert(token, hashBytes(token.data(), token.size()), inserted);
-          if (inserted) {
-            dropped.push_back(!analyzer.keepToken(token));
-            lastDoc.push_back(0);
-            lastPos.push_back(0);
-          }
-          if (dropped[id]) return;
-          if (lastDoc[id] != docTag) {
-            lastDoc[id] = docTag;
-            lastPos[id] = static_cast<std::uint32_t>(chunk.stream.size());
+          if (inserted) local.push_back({0, 0, !analyzer.keepToken(token)});
+          LocalUnit& u = local[id];
+          if (u.dropped) return;
+          if (u.lastDoc != docTag) {
+            u.lastDoc = docTag;
+            u.lastPos = static_cast<std::uint32_t>(chunk.stream.size());
             chunk.stream.push_back(id);
             chunk.counts.push_back(1);
           } else {
-            ++chunk.counts[lastPos[id]];
+            ++chunk.counts[u.lastPos];
           }
         });
       } else if (word) {
@@ -338,14 +340,25 @@ inline std::vector<std::string> rankUnits(const Analyzer& analyzer, std::vector<
         localToGlobal[c][id] = global.findOrInsert(local.at(id), local.hashOf(id), inserted);
       }
     }
-    std::vector<std::uint32_t> order(global.size());
-    std::iota(order.begin(), order.end(), 0u);
-    std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return global.at(a) < global.at(b); });
+    // Sort by the first 8 bytes as a big-endian number (byte order), then the rest.
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> order(global.size());
+    for (std::uint32_t id = 0; id < global.size(); ++id) {
+      const std::string_view u = global.at(id);
+      std::uint64_t prefix = 0;
+      for (std::size_t k = 0; k < 8; ++k) {
+        prefix = (prefix << 8) | (k < u.size() ? static_cast<unsigned char>(u[k]) : 0u);
+      }
+      order[id] = {prefix, id};
+    }
+    std::sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
+      if (a.first != b.first) return a.first < b.first;
+      return global.at(a.second) < global.at(b.second);
+    });
     std::vector<std::uint32_t> rankOf(global.size());
     units.reserve(order.size());
     for (std::uint32_t r = 0; r < order.size(); ++r) {
-      rankOf[order[r]] = r;
-      units.emplace_back(global.at(order[r]));
+      rankOf[order[r].second] = r;
+      units.emplace_back(global.at(order[r].second));
     }
     parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
       for (Index c = b; c < e; ++c) {
@@ -399,82 +412,6 @@ struct Group {
   std::vector<std::int64_t> column;    // phase 4: feature -> column or -1
 };
 
-/// Column-major counts: column c holds entries [start[c], start[c+1]) of (doc, count),
-/// documents ascending within each column.
-struct ColumnCounts {
-  std::vector<std::int64_t> start;
-  std::vector<std::uint32_t> doc;
-  std::vector<std::uint32_t> count;
-};
-
-/// The CSR matrix (rows, columns) of column-major counts: a counting-sort transpose, so
-/// every row comes out sorted by column without sorting. Parallel over fixed column
-/// ranges (their number depends on the data only).
-inline CountMatrix rowsFromColumns(const ColumnCounts& cc, Index rows, int threads) {
-  const auto columns = static_cast<Index>(cc.start.size()) - 1;
-  const std::int64_t nnz = cc.start.back();
-  CountMatrix m(rows, columns);
-  m.resizeNonZeros(nnz);
-  // R column ranges of about equal size; R * rows counters stay below nnz bytes.
-  std::int64_t R = std::clamp<std::int64_t>(nnz / std::max<std::int64_t>(1, 4 * rows), 1, 16);
-  std::vector<Index> rangeStart(static_cast<std::size_t>(R) + 1, columns);
-  rangeStart[0] = 0;
-  {
-    Index c = 0;
-    for (std::int64_t r = 1; r < R; ++r) {
-      const std::int64_t target = nnz * r / R;
-      while (c < columns && cc.start[static_cast<std::size_t>(c)] < target) ++c;
-      rangeStart[static_cast<std::size_t>(r)] = c;
-    }
-  }
-  const auto n = static_cast<std::size_t>(rows);
-  std::vector<std::vector<std::int64_t>> offset(static_cast<std::size_t>(R), std::vector<std::int64_t>(n, 0));
-  parallelFor(0, R, 1, threads, [&](Index b, Index e) {
-    for (Index r = b; r < e; ++r) {
-      auto& cnt = offset[static_cast<std::size_t>(r)];
-      const std::int64_t from = cc.start[static_cast<std::size_t>(rangeStart[static_cast<std::size_t>(r)])];
-      const std::int64_t to = cc.start[static_cast<std::size_t>(rangeStart[static_cast<std::size_t>(r) + 1])];
-      for (std::int64_t k = from; k < to; ++k) ++cnt[cc.doc[static_cast<std::size_t>(k)]];
-    }
-  });
-  std::int64_t* outer = m.outerIndexPtr();
-  std::int64_t running = 0;
-  for (std::size_t d = 0; d < n; ++d) {
-    outer[d] = running;
-    for (std::int64_t r = 0; r < R; ++r) {
-      const std::int64_t c = offset[static_cast<std::size_t>(r)][d];
-      offset[static_cast<std::size_t>(r)][d] = running;
-      running += c;
-    }
-  }
-  outer[n] = running;
-  std::int64_t* inner = m.innerIndexPtr();
-  std::int64_t* value = m.valuePtr();
-  parallelFor(0, R, 1, threads, [&](Index b, Index e) {
-    for (Index r = b; r < e; ++r) {
-      auto& cursor = offset[static_cast<std::size_t>(r)];
-      for (Index c = rangeStart[static_cast<std::size_t>(r)]; c < rangeStart[static_cast<std::size_t>(r) + 1]; ++c) {
-        for (std::int64_t k = cc.start[static_cast<std::size_t>(c)]; k < cc.start[static_cast<std::size_t>(c) + 1]; ++k) {
-          const std::int64_t at = cursor[cc.doc[static_cast<std::size_t>(k)]]++;
-          inner[at] = c;
-          value[at] = cc.count[static_cast<std::size_t>(k)];
-        }
-      }
-    }
-  });
-  return m;
-}
-
-/// Column starts from the per-column document frequencies.
-inline ColumnCounts columnLayout(const std::vector<std::int64_t>& df) {
-  ColumnCounts cc;
-  cc.start.resize(df.size() + 1, 0);
-  for (std::size_t c = 0; c < df.size(); ++c) cc.start[c + 1] = cc.start[c] + df[c];
-  cc.doc.resize(static_cast<std::size_t>(cc.start.back()));
-  cc.count.resize(static_cast<std::size_t>(cc.start.back()));
-  return cc;
-}
-
 /// Phases 3-5 for word unigrams: phase 1 already counted each document.
 inline FitCounts countUnigrams(std::vector<Chunk>& chunks, const std::vector<std::string>& units,
                                const Selection& selection, int threads, std::int64_t documents) {
@@ -521,25 +458,51 @@ inline FitCounts countUnigrams(std::vector<Chunk>& chunks, const std::vector<std
     result.vocabulary.push_back(units[kept[c]]);
     result.documentFrequency.push_back(df[kept[c]]);
   }
-  ColumnCounts cc = columnLayout(result.documentFrequency);
-  std::vector<std::int64_t> cursor(cc.start.begin(), cc.start.end() - 1);
-  for (Chunk& chunk : chunks) {
-    std::size_t start = 0;
-    for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
-      const auto doc = static_cast<std::uint32_t>(chunk.firstDoc + static_cast<std::int64_t>(d));
-      for (std::size_t k = start; k < chunk.docEnds[d]; ++k) {
-        const std::int64_t col = columnOf[chunk.stream[k]];
-        if (col < 0) continue;
-        const auto at = static_cast<std::size_t>(cursor[static_cast<std::size_t>(col)]++);
-        cc.doc[at] = doc;
-        cc.count[at] = chunk.counts[k];
+  // Rows: each document's entries mapped to columns and sorted, written in place;
+  // parallel over chunks.
+  CountMatrix& m = result.counts;
+  m.resize(documents, static_cast<Index>(kept.size()));
+  std::int64_t* outer = m.outerIndexPtr();
+  parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
+    for (Index ci = b; ci < e; ++ci) {
+      const Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
+      std::size_t start = 0;
+      for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
+        std::int64_t n = 0;
+        for (std::size_t k = start; k < chunk.docEnds[d]; ++k) n += columnOf[chunk.stream[k]] >= 0 ? 1 : 0;
+        outer[chunk.firstDoc + static_cast<std::int64_t>(d) + 1] = n;
+        start = chunk.docEnds[d];
       }
-      start = chunk.docEnds[d];
     }
-    chunk.stream = {};
-    chunk.counts = {};
-  }
-  result.counts = rowsFromColumns(cc, documents, threads);
+  });
+  outer[0] = 0;
+  for (Index i = 0; i < documents; ++i) outer[i + 1] += outer[i];
+  m.resizeNonZeros(outer[documents]);
+  std::int64_t* inner = m.innerIndexPtr();
+  std::int64_t* value = m.valuePtr();
+  parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
+    std::vector<std::uint64_t> row;
+    for (Index ci = b; ci < e; ++ci) {
+      Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
+      std::size_t start = 0;
+      for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
+        row.clear();
+        for (std::size_t k = start; k < chunk.docEnds[d]; ++k) {
+          const std::int64_t col = columnOf[chunk.stream[k]];
+          if (col >= 0) row.push_back(static_cast<std::uint64_t>(col) << 32 | chunk.counts[k]);
+        }
+        start = chunk.docEnds[d];
+        std::sort(row.begin(), row.end());
+        std::int64_t at = outer[chunk.firstDoc + static_cast<std::int64_t>(d)];
+        for (const std::uint64_t x : row) {
+          inner[at] = static_cast<std::int64_t>(x >> 32);
+          value[at++] = static_cast<std::int64_t>(x & 0xFFFFFFFFu);
+        }
+      }
+      chunk.stream = {};
+      chunk.counts = {};
+    }
+  });
   return result;
 }
 

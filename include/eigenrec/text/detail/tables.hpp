@@ -21,6 +21,26 @@ inline std::uint64_t fmix64(std::uint64_t h) noexcept {
   return h;
 }
 
+/// Up to 8 bytes (n <= 8) as one word, without reading past p + n: for a fixed n the
+/// result determines the bytes (overlapping loads, as in wyhash).
+inline std::uint64_t readSmall(const char* p, std::size_t n) noexcept {
+  if (n >= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    return w;
+  }
+  if (n >= 4) {
+    std::uint32_t lo, hi;
+    std::memcpy(&lo, p, 4);
+    std::memcpy(&hi, p + n - 4, 4);
+    return static_cast<std::uint64_t>(lo) | (static_cast<std::uint64_t>(hi) << 32);
+  }
+  if (n == 0) return 0;
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  return static_cast<std::uint64_t>(u[0]) | (static_cast<std::uint64_t>(u[n / 2]) << 8) |
+         (static_cast<std::uint64_t>(u[n - 1]) << 16);
+}
+
 /// 64-bit hash of a byte string: 8-byte words folded by multiply-rotate, then fmix64.
 inline std::uint64_t hashBytes(const char* p, std::size_t n) noexcept {
   std::uint64_t h = 0x9E3779B97F4A7C15ULL ^ (n * 0xC2B2AE3D27D4EB4FULL);
@@ -32,8 +52,7 @@ inline std::uint64_t hashBytes(const char* p, std::size_t n) noexcept {
     h = (h << 29) | (h >> 35);
   }
   if (i < n) {
-    std::uint64_t w = 0;
-    std::memcpy(&w, p + i, n - i);
+    const std::uint64_t w = readSmall(p + i, n - i);
     h = (h ^ (w * 0x87C37B91114253D5ULL)) * 0x4CF5AD432745937FULL;
   }
   return fmix64(h);
@@ -47,8 +66,8 @@ inline std::uint64_t hashKey(const std::uint64_t* key, int words) noexcept {
 }
 
 /// Strings -> dense ids 0, 1, ... in insertion order. A slot holds the id, 24 bits of
-/// the hash, the length (up to 255) and the first 8 bytes, so short strings are found
-/// without touching the string storage.
+/// the hash, the length (up to 255) and the first 8 bytes (readSmall), so strings of up
+/// to 8 bytes are found without touching the string storage.
 class StringTable {
  public:
   StringTable() { rehash(64); }
@@ -110,18 +129,15 @@ class StringTable {
  private:
   struct Slot {
     std::uint64_t head;    // hash bits 40..63 | length (<= 255) << 32 | (id + 1); 0 = empty
-    std::uint64_t prefix;  // first 8 bytes, zero padded
+    std::uint64_t prefix;  // readSmall of the first 8 bytes
   };
 
   static std::uint64_t tagOf(std::string_view s, std::uint64_t h) noexcept {
     const std::uint64_t length = s.size() < 255 ? s.size() : 255;
     return (h & 0xFFFFFF0000000000ULL) | (length << 32);
   }
-  static std::uint64_t prefixOf(std::string_view s) noexcept {
-    std::uint64_t p = 0;
-    std::memcpy(&p, s.data(), s.size() < 8 ? s.size() : 8);
-    return p;
-  }
+  // Determines the string among strings of its length when it has at most 8 bytes.
+  static std::uint64_t prefixOf(std::string_view s) noexcept { return readSmall(s.data(), s.size() < 8 ? s.size() : 8); }
 
   void rehash(std::size_t capacity) {
     m_slots.assign(capacity, Slot{0, 0});
