@@ -67,14 +67,16 @@ class Bm25Vectorizer {
 
   template <typename Range>
   SparseRowMatrix<Scalar> fitTransform(const Range& documents) {
-    const CountMatrix counts = m_counter.fitTransform(documents);
-    fitWeights(counts);
-    return weigh(counts);
+    SparseRowMatrix<Scalar> m = m_counter.template fitTransformAs<Scalar>(documents);
+    fitWeights(m);
+    weighInPlace(m);
+    return m;
   }
   SparseRowMatrix<Scalar> fitTransformFile(const std::string& path) {
-    const CountMatrix counts = m_counter.fitTransformFile(path);
-    fitWeights(counts);
-    return weigh(counts);
+    SparseRowMatrix<Scalar> m = m_counter.template fitTransformFileAs<Scalar>(path);
+    fitWeights(m);
+    weighInPlace(m);
+    return m;
   }
   template <typename Range>
   Bm25Vectorizer& fit(const Range& documents) {
@@ -89,11 +91,15 @@ class Bm25Vectorizer {
   template <typename Range>
   SparseRowMatrix<Scalar> transform(const Range& documents) const {
     checkArgument(fitted(), "Bm25Vectorizer::transform", "the vectorizer is not fitted");
-    return weigh(m_counter.transform(documents));
+    SparseRowMatrix<Scalar> m = m_counter.template transformAs<Scalar>(documents);
+    weighInPlace(m);
+    return m;
   }
   SparseRowMatrix<Scalar> transformFile(const std::string& path) const {
     checkArgument(fitted(), "Bm25Vectorizer::transformFile", "the vectorizer is not fitted");
-    return weigh(m_counter.transformFile(path));
+    SparseRowMatrix<Scalar> m = m_counter.template transformFileAs<Scalar>(path);
+    weighInPlace(m);
+    return m;
   }
 
   /// BM25 weights of a count matrix (documents, terms) with the fitted idf and avgdl.
@@ -103,22 +109,9 @@ class Bm25Vectorizer {
     detail::checkCounts(where, counts);
     checkExpected(counts.cols() == numFeatures(), where, "counts", eigenrec::detail::concat(numFeatures(), " columns"),
                   eigenrec::detail::concat(counts.cols(), " columns"));
-    const std::int64_t* outer = counts.outerIndexPtr();
-    const std::int64_t* inner = counts.innerIndexPtr();
-    const std::int64_t* data = counts.valuePtr();
-    const double k1 = m_options.k1, b = m_options.b;
-    // K(d) = k1 (1 - b + b |d| / avgdl), computed once per row.
-    std::vector<double> rowK(static_cast<std::size_t>(counts.rows()));
-    for (Index i = 0; i < counts.rows(); ++i) {
-      double length = 0;
-      for (std::int64_t k = outer[i]; k < outer[i + 1]; ++k) length += static_cast<double>(data[k]);
-      const double relative = m_avgLength > 0 ? length / m_avgLength : 1.0;
-      rowK[static_cast<std::size_t>(i)] = k1 * (1.0 - b + b * relative);
-    }
-    return detail::weighRows<Scalar>(counts, m_options.norm, m_options.threads, [&](Index i, std::int64_t k) {
-      const double tf = static_cast<double>(data[k]);
-      return m_idf[static_cast<std::size_t>(inner[k])] * tf * (k1 + 1.0) / (tf + rowK[static_cast<std::size_t>(i)]);
-    });
+    SparseRowMatrix<Scalar> m = detail::countsAs<Scalar>(counts);
+    weighInPlace(m);
+    return m;
   }
 
   bool fitted() const noexcept { return m_counter.fitted() && !m_idf.empty(); }
@@ -193,7 +186,26 @@ class Bm25Vectorizer {
     return o;
   }
 
-  void fitWeights(const CountMatrix& counts) {
+  // counts (documents, terms) as Scalar values -> BM25 weights.
+  void weighInPlace(SparseRowMatrix<Scalar>& counts) const {
+    const std::int64_t* outer = counts.outerIndexPtr();
+    const std::int64_t* inner = counts.innerIndexPtr();
+    const Scalar* data = counts.valuePtr();
+    const double k1 = m_options.k1, b = m_options.b;
+    // K(d) = k1 (1 - b + b |d| / avgdl), computed once per row.
+    std::vector<double> rowK(static_cast<std::size_t>(counts.rows()));
+    for (Index i = 0; i < counts.rows(); ++i) {
+      double length = 0;
+      for (std::int64_t k = outer[i]; k < outer[i + 1]; ++k) length += static_cast<double>(data[k]);
+      const double relative = m_avgLength > 0 ? length / m_avgLength : 1.0;
+      rowK[static_cast<std::size_t>(i)] = k1 * (1.0 - b + b * relative);
+    }
+    detail::weighRowsInPlace<Scalar>(counts, m_options.norm, m_options.threads, [&](Index i, std::int64_t k, double tf) {
+      return m_idf[static_cast<std::size_t>(inner[k])] * tf * (k1 + 1.0) / (tf + rowK[static_cast<std::size_t>(i)]);
+    });
+  }
+
+  void fitWeights(const SparseRowMatrix<Scalar>& counts) {
     const auto& df = m_counter.documentFrequency();
     const auto n = static_cast<double>(m_counter.numDocuments());
     m_idf.resize(df.size());

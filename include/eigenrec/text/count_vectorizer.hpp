@@ -141,15 +141,23 @@ class CountVectorizer {
   /// vocabulary, min_df above max_df, or pruning that removes every term.
   template <typename Range>
   CountMatrix fitTransform(const Range& documents) {
-    detail::MemoryDocuments source(detail::documentViews(documents));
-    return fitSource(source, 0, "CountVectorizer::fitTransform");
+    return fitTransformAs<std::int64_t>(documents);
   }
 
   /// fitTransform on a file with one document per line (streamed; FormatError names the
   /// line of a bad document).
-  CountMatrix fitTransformFile(const std::string& path) {
+  CountMatrix fitTransformFile(const std::string& path) { return fitTransformFileAs<std::int64_t>(path); }
+
+  /// fitTransform with the counts stored as Value (e.g. double, to weigh them in place).
+  template <typename Value, typename Range>
+  CsrMatrix<Value> fitTransformAs(const Range& documents) {
+    detail::MemoryDocuments source(detail::documentViews(documents));
+    return fitSource<Value>(source, 0, "CountVectorizer::fitTransform");
+  }
+  template <typename Value>
+  CsrMatrix<Value> fitTransformFileAs(const std::string& path) {
     detail::FileDocuments source(path, m_options.maxDocumentBytes);
-    return fitSource(source, source.fileSize(), "CountVectorizer::fitTransformFile");
+    return fitSource<Value>(source, source.fileSize(), "CountVectorizer::fitTransformFile");
   }
 
   template <typename Range>
@@ -166,15 +174,22 @@ class CountVectorizer {
   /// Counts of new documents over the fitted vocabulary, shape (documents, terms).
   template <typename Range>
   CountMatrix transform(const Range& documents) const {
+    return transformAs<std::int64_t>(documents);
+  }
+  CountMatrix transformFile(const std::string& path) const { return transformFileAs<std::int64_t>(path); }
+
+  /// transform with the counts stored as Value.
+  template <typename Value, typename Range>
+  CsrMatrix<Value> transformAs(const Range& documents) const {
     checkFitted("CountVectorizer::transform");
     detail::MemoryDocuments source(detail::documentViews(documents));
-    return countFixed(source, 0, "CountVectorizer::transform");
+    return countFixed<Value>(source, 0, "CountVectorizer::transform");
   }
-
-  CountMatrix transformFile(const std::string& path) const {
+  template <typename Value>
+  CsrMatrix<Value> transformFileAs(const std::string& path) const {
     checkFitted("CountVectorizer::transformFile");
     detail::FileDocuments source(path, m_options.maxDocumentBytes);
-    return countFixed(source, source.fileSize(), "CountVectorizer::transformFile");
+    return countFixed<Value>(source, source.fileSize(), "CountVectorizer::transformFile");
   }
 
   bool fitted() const noexcept { return !m_vocabulary.empty(); }
@@ -329,9 +344,9 @@ class CountVectorizer {
     return *m_lookup;
   }
 
-  template <typename Source>
-  CountMatrix countFixed(Source& source, std::int64_t totalBytes, std::string_view where) const {
-    CountMatrix m = detail::countWithLookup(m_analyzer, lookup(), numFeatures(), source, m_options.threads, where,
+  template <typename Value, typename Source>
+  CsrMatrix<Value> countFixed(Source& source, std::int64_t totalBytes, std::string_view where) const {
+    CsrMatrix<Value> m = detail::countWithLookup<Value>(m_analyzer, lookup(), numFeatures(), source, m_options.threads, where,
                                             m_options.progress, totalBytes);
     if (m_options.binary) {
       for (Index i = 0; i < m.nonZeros(); ++i) m.valuePtr()[i] = 1;
@@ -339,10 +354,10 @@ class CountVectorizer {
     return m;
   }
 
-  template <typename Source>
-  CountMatrix fitSource(Source& source, std::int64_t totalBytes, std::string_view where) {
+  template <typename Value, typename Source>
+  CsrMatrix<Value> fitSource(Source& source, std::int64_t totalBytes, std::string_view where) {
     if (!m_options.vocabulary.empty()) {
-      CountMatrix m = countFixed(source, totalBytes, where);
+      CsrMatrix<Value> m = countFixed<Value>(source, totalBytes, where);
       checkArgument(m.rows() > 0, where, "no documents");
       m_documents = m.rows();
       m_df.assign(m_vocabulary.size(), 0);
@@ -363,8 +378,8 @@ class CountVectorizer {
     }
     selection.maxFeatures = m_options.maxFeatures;
     selection.binary = m_options.binary;
-    detail::FitCounts fit =
-        detail::countAndSelect(m_analyzer, chunks, units, selection, m_options.threads, where);
+    detail::FitCounts<Value> fit =
+        detail::countAndSelect<Value>(m_analyzer, chunks, units, selection, m_options.threads, where);
     checkArgument(fit.seenFeatures > 0, where,
                   "empty vocabulary; perhaps the documents are empty or only contain stop words");
     if (fit.vocabulary.empty()) {

@@ -43,36 +43,42 @@ struct TfidfOptions {
 
 namespace detail {
 
-/// A CSR matrix with the structure of `counts` whose values are weight(row, k) for entry
-/// k (computed in double), each row then divided by its l1 / l2 norm (a row of norm 0
-/// stays as it is). Parallel over rows; the result does not depend on `threads`.
+/// Replaces each value of a CSR matrix by weight(row, k, value) (computed in double),
+/// then divides each row by its l1 / l2 norm (a row of norm 0 stays as it is). Parallel
+/// over rows; the result does not depend on `threads`.
 template <typename Scalar, typename Weight>
-SparseRowMatrix<Scalar> weighRows(const CountMatrix& counts, Norm norm, int threads, Weight&& weight) {
-  SparseRowMatrix<Scalar> m(counts.rows(), counts.cols());
-  m.resizeNonZeros(counts.nonZeros());
-  const std::int64_t* outer = counts.outerIndexPtr();
-  std::copy(outer, outer + counts.rows() + 1, m.outerIndexPtr());
-  std::copy(counts.innerIndexPtr(), counts.innerIndexPtr() + counts.nonZeros(), m.innerIndexPtr());
-  Scalar* out = m.valuePtr();
-  parallelFor(0, counts.rows(), 2048, threads, [&](Index b, Index e) {
+void weighRowsInPlace(SparseRowMatrix<Scalar>& m, Norm norm, int threads, Weight&& weight) {
+  const std::int64_t* outer = m.outerIndexPtr();
+  Scalar* values = m.valuePtr();
+  parallelFor(0, m.rows(), 2048, threads, [&](Index b, Index e) {
     std::vector<double> row;
     for (Index i = b; i < e; ++i) {
       const std::int64_t begin = outer[i], end = outer[i + 1];
       row.resize(static_cast<std::size_t>(end - begin));
       double sum = 0;
       for (std::int64_t k = begin; k < end; ++k) {
-        const double v = weight(i, k);
+        const double v = weight(i, k, static_cast<double>(values[k]));
         row[static_cast<std::size_t>(k - begin)] = v;
         sum += norm == Norm::l2 ? v * v : std::abs(v);
       }
       if (norm == Norm::none || sum == 0) {
-        for (std::int64_t k = begin; k < end; ++k) out[k] = static_cast<Scalar>(row[static_cast<std::size_t>(k - begin)]);
+        for (std::int64_t k = begin; k < end; ++k) values[k] = static_cast<Scalar>(row[static_cast<std::size_t>(k - begin)]);
         continue;
       }
       if (norm == Norm::l2) sum = std::sqrt(sum);
-      for (std::int64_t k = begin; k < end; ++k) out[k] = static_cast<Scalar>(row[static_cast<std::size_t>(k - begin)] / sum);
+      for (std::int64_t k = begin; k < end; ++k) values[k] = static_cast<Scalar>(row[static_cast<std::size_t>(k - begin)] / sum);
     }
   });
+}
+
+/// The counts as a compressed matrix of Scalar values (same structure).
+template <typename Scalar>
+SparseRowMatrix<Scalar> countsAs(const CountMatrix& counts) {
+  SparseRowMatrix<Scalar> m(counts.rows(), counts.cols());
+  m.resizeNonZeros(counts.nonZeros());
+  std::copy(counts.outerIndexPtr(), counts.outerIndexPtr() + counts.rows() + 1, m.outerIndexPtr());
+  std::copy(counts.innerIndexPtr(), counts.innerIndexPtr() + counts.nonZeros(), m.innerIndexPtr());
+  for (Index k = 0; k < counts.nonZeros(); ++k) m.valuePtr()[k] = static_cast<Scalar>(counts.valuePtr()[k]);
   return m;
 }
 
@@ -144,13 +150,28 @@ class TfidfTransformer {
     constexpr std::string_view where = "TfidfTransformer::transform";
     checkArgument(fitted(), where, "the transformer is not fitted");
     detail::checkCounts(where, counts);
+    SparseRowMatrix<Scalar> m = detail::countsAs<Scalar>(counts);
+    weighInPlace(m, threads);
+    return m;
+  }
+
+  /// In place: `counts` (documents, terms) holds counts as Scalar values (exact up to
+  /// 2^24 for float) and becomes the tf-idf weights. What the vectorizer uses, without a
+  /// second matrix.
+  void weighInPlace(SparseRowMatrix<Scalar>& counts, int threads = 1) const {
+    constexpr std::string_view where = "TfidfTransformer::weighInPlace";
+    checkArgument(fitted(), where, "the transformer is not fitted");
+    checkArgument(counts.isCompressed(), where, "counts expected a compressed matrix, got an uncompressed one");
     checkExpected(counts.cols() == m_features, where, "counts", eigenrec::detail::concat(m_features, " columns"),
                   eigenrec::detail::concat(counts.cols(), " columns"));
+    for (Index k = 0; k < counts.nonZeros(); ++k) {
+      if (!(counts.valuePtr()[k] >= 0) || !std::isfinite(static_cast<double>(counts.valuePtr()[k]))) {
+        throwInvalidArgument(where, "counts expected finite values >= 0, got ", counts.valuePtr()[k]);
+      }
+    }
     const std::int64_t* inner = counts.innerIndexPtr();
-    const std::int64_t* data = counts.valuePtr();
     const bool sublinear = m_options.sublinearTf, useIdf = m_options.useIdf;
-    return detail::weighRows<Scalar>(counts, m_options.norm, threads, [&](Index, std::int64_t k) {
-      double v = static_cast<double>(data[k]);
+    detail::weighRowsInPlace<Scalar>(counts, m_options.norm, threads, [&](Index, std::int64_t k, double v) {
       if (sublinear && v != 0) v = std::log(v) + 1.0;
       if (useIdf) v *= m_idf[static_cast<std::size_t>(inner[k])];
       return v;
@@ -227,16 +248,18 @@ class TfidfVectorizer {
   /// Learns vocabulary and idf; returns the tf-idf matrix (documents, terms).
   template <typename Range>
   SparseRowMatrix<Scalar> fitTransform(const Range& documents) {
-    const CountMatrix counts = m_counter.fitTransform(documents);
+    SparseRowMatrix<Scalar> m = m_counter.template fitTransformAs<Scalar>(documents);
     fitWeights();
-    return m_weights.transform(counts, m_options.threads);
+    m_weights.weighInPlace(m, m_options.threads);
+    return m;
   }
 
   /// fitTransform on a file with one document per line (streamed).
   SparseRowMatrix<Scalar> fitTransformFile(const std::string& path) {
-    const CountMatrix counts = m_counter.fitTransformFile(path);
+    SparseRowMatrix<Scalar> m = m_counter.template fitTransformFileAs<Scalar>(path);
     fitWeights();
-    return m_weights.transform(counts, m_options.threads);
+    m_weights.weighInPlace(m, m_options.threads);
+    return m;
   }
 
   template <typename Range>
@@ -255,11 +278,15 @@ class TfidfVectorizer {
   template <typename Range>
   SparseRowMatrix<Scalar> transform(const Range& documents) const {
     checkArgument(fitted(), "TfidfVectorizer::transform", "the vectorizer is not fitted");
-    return m_weights.transform(m_counter.transform(documents), m_options.threads);
+    SparseRowMatrix<Scalar> m = m_counter.template transformAs<Scalar>(documents);
+    m_weights.weighInPlace(m, m_options.threads);
+    return m;
   }
   SparseRowMatrix<Scalar> transformFile(const std::string& path) const {
     checkArgument(fitted(), "TfidfVectorizer::transformFile", "the vectorizer is not fitted");
-    return m_weights.transform(m_counter.transformFile(path), m_options.threads);
+    SparseRowMatrix<Scalar> m = m_counter.template transformFileAs<Scalar>(path);
+    m_weights.weighInPlace(m, m_options.threads);
+    return m;
   }
 
   bool fitted() const noexcept { return m_counter.fitted() && m_weights.fitted(); }

@@ -42,6 +42,11 @@ namespace eigenrec::text {
 /// scikit-learn's CountVectorizer output (int64 counts).
 using CountMatrix = Eigen::SparseMatrix<std::int64_t, Eigen::RowMajor, std::int64_t>;
 
+/// A CSR matrix (int64 indices) with values of type Value: counts as int64, or as the
+/// floating type that TF-IDF / BM25 then weigh in place.
+template <typename Value>
+using CsrMatrix = Eigen::SparseMatrix<Value, Eigen::RowMajor, std::int64_t>;
+
 namespace detail {
 
 /// Vocabulary selection of a fit (scikit-learn's min_df / max_df / max_features, the
@@ -148,10 +153,11 @@ inline std::vector<std::size_t> numpyArgsort(const std::vector<std::int64_t>& v)
 }
 
 /// Output of a fit.
+template <typename Value>
 struct FitCounts {
   std::vector<std::string> vocabulary;  // column order
   std::vector<std::int64_t> documentFrequency;
-  CountMatrix counts;                   // (documents, vocabulary)
+  CsrMatrix<Value> counts;              // (documents, vocabulary)
   std::int64_t documents = 0;
   std::size_t seenFeatures = 0;         // distinct n-grams before selection
   KeyPacking packing;                   // how columnKeys pack the unit ranks
@@ -407,13 +413,12 @@ struct Group {
   std::vector<std::uint32_t> df;
   std::vector<std::uint64_t> total;
   std::vector<Stat> stats;
-  std::vector<std::uint32_t> outFeature;
-  std::vector<std::uint32_t> outCount;
   std::vector<std::int64_t> column;    // phase 4: feature -> column or -1
 };
 
 /// Phases 3-5 for word unigrams: phase 1 already counted each document.
-inline FitCounts countUnigrams(std::vector<Chunk>& chunks, const std::vector<std::string>& units,
+template <typename Value>
+FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, const std::vector<std::string>& units,
                                const Selection& selection, int threads, std::int64_t documents) {
   std::vector<std::uint32_t> df(units.size(), 0);
   std::vector<std::uint64_t> total(units.size(), 0);
@@ -443,7 +448,7 @@ inline FitCounts countUnigrams(std::vector<Chunk>& chunks, const std::vector<std
     for (std::size_t i : order) selected.push_back(kept[i]);
     kept = std::move(selected);
   }
-  FitCounts result;
+  FitCounts<Value> result;
   result.documents = documents;
   result.seenFeatures = seen;
   if (kept.empty()) return result;
@@ -460,7 +465,7 @@ inline FitCounts countUnigrams(std::vector<Chunk>& chunks, const std::vector<std
   }
   // Rows: each document's entries mapped to columns and sorted, written in place;
   // parallel over chunks.
-  CountMatrix& m = result.counts;
+  CsrMatrix<Value>& m = result.counts;
   m.resize(documents, static_cast<Index>(kept.size()));
   std::int64_t* outer = m.outerIndexPtr();
   parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
@@ -479,7 +484,7 @@ inline FitCounts countUnigrams(std::vector<Chunk>& chunks, const std::vector<std
   for (Index i = 0; i < documents; ++i) outer[i + 1] += outer[i];
   m.resizeNonZeros(outer[documents]);
   std::int64_t* inner = m.innerIndexPtr();
-  std::int64_t* value = m.valuePtr();
+  Value* value = m.valuePtr();
   parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
     std::vector<std::uint64_t> row;
     for (Index ci = b; ci < e; ++ci) {
@@ -496,7 +501,7 @@ inline FitCounts countUnigrams(std::vector<Chunk>& chunks, const std::vector<std
         std::int64_t at = outer[chunk.firstDoc + static_cast<std::int64_t>(d)];
         for (const std::uint64_t x : row) {
           inner[at] = static_cast<std::int64_t>(x >> 32);
-          value[at++] = static_cast<std::int64_t>(x & 0xFFFFFFFFu);
+          value[at++] = static_cast<Value>(x & 0xFFFFFFFFu);
         }
       }
       chunk.stream = {};
@@ -507,7 +512,8 @@ inline FitCounts countUnigrams(std::vector<Chunk>& chunks, const std::vector<std
 }
 
 /// Phases 3-5.
-inline FitCounts countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& chunks,
+template <typename Value>
+FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& chunks,
                                 const std::vector<std::string>& units, const Selection& selection, int threads,
                                 std::string_view where) {
   const auto& o = analyzer.options();
@@ -523,7 +529,7 @@ inline FitCounts countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
     streamTotal += c.stream.size();
   }
   if (documents >= std::int64_t{0xFFFFFFF0}) throwInvalidArgument(where, "more than 2^32 documents");
-  if (word && o.ngramRange.second == 1) return countUnigrams(chunks, units, selection, threads, documents);
+  if (word && o.ngramRange.second == 1) return countUnigrams<Value>(chunks, units, selection, threads, documents);
 
   // Groups are ranges of the first unit of the n-gram (so of the columns: keys sort by
   // their first unit first), balanced by occurrences; about 2^15 occurrences per group
@@ -594,17 +600,17 @@ inline FitCounts countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
       std::size_t occurrences = 0;
       for (const Chunk& c : chunks) occurrences += c.groupKeys[g].size() / uW;
       Group& group = groupState[g];
-      group.table = KeyTable(W, occurrences / 4);
-      group.outFeature.reserve(occurrences * 3 / 4);
-      group.outCount.reserve(occurrences * 3 / 4);
+      group.table = KeyTable(W, occurrences / 5);
       for (Chunk& chunk : chunks) {
-        const std::uint64_t* keys = chunk.groupKeys[g].data();
+        // The chunk's keys are replaced in place by its (feature << 32 | count) entries:
+        // a key yields at most one entry, so the write position never passes the read one.
+        auto& buffer = chunk.groupKeys[g];
         auto& ends = chunk.groupDocEnds[g];
-        std::size_t r = 0;
+        std::size_t r = 0, w = 0;
         for (std::size_t d = 0; d < ends.size(); ++d) {
           const auto docTag = static_cast<std::uint32_t>(chunk.firstDoc + static_cast<std::int64_t>(d) + 1);
           for (; r < ends[d]; ++r) {
-            const std::uint64_t* key = keys + r * uW;
+            const std::uint64_t* key = buffer.data() + r * uW;
             bool inserted = false;
             const std::uint32_t id = group.table.findOrInsert(key, hashKey(key, W), inserted);
             if (inserted) {
@@ -615,18 +621,16 @@ inline FitCounts countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
             ++stat.total;
             if (stat.lastDoc != docTag) {
               stat.lastDoc = docTag;
-              stat.lastPos = static_cast<std::uint32_t>(group.outFeature.size());
-              group.outFeature.push_back(id);
-              group.outCount.push_back(1);
+              stat.lastPos = static_cast<std::uint32_t>(w);
+              buffer[w++] = static_cast<std::uint64_t>(id) << 32 | 1u;
               ++group.df[id];
             } else {
-              ++group.outCount[stat.lastPos];
+              ++buffer[stat.lastPos];
             }
           }
-          if (group.outFeature.size() > 0xFFFFFFF0u) throwInvalidArgument(where, "too many document-term pairs");
-          ends[d] = static_cast<std::uint32_t>(group.outFeature.size());  // now: ends in the group's output
+          ends[d] = static_cast<std::uint32_t>(w);  // now: ends of the document's entries
         }
-        chunk.groupKeys[g] = {};
+        buffer.resize(w);
       }
       group.total.resize(group.stats.size());
       for (std::size_t id = 0; id < group.stats.size(); ++id) group.total[id] = group.stats[id].total;
@@ -684,7 +688,7 @@ inline FitCounts countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
     kept = std::move(selected);
   }
 
-  FitCounts result;
+  FitCounts<Value> result;
   result.documents = documents;
   result.seenFeatures = seenFeatures;
   if (kept.empty()) return result;  // the caller reports why (empty vocabulary or everything pruned)
@@ -724,28 +728,19 @@ inline FitCounts countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
 
   // 5: the CSR matrix. A row is the concatenation over groups (column ranges) of the
   // document's entries in each group, each short piece sorted by insertion.
-  auto chunkCursor = [&](std::size_t c) {
-    std::vector<std::uint32_t> cursor(groups, 0);
-    for (std::size_t g = 0; g < groups && c > 0; ++g) {
-      const auto& prev = chunks[c - 1].groupDocEnds[g];
-      cursor[g] = prev.empty() ? 0 : prev.back();
-    }
-    return cursor;
-  };
-  CountMatrix& m = result.counts;
+  CsrMatrix<Value>& m = result.counts;
   m.resize(documents, static_cast<Index>(columns));
   std::int64_t* outer = m.outerIndexPtr();
   parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
     for (Index ci = b; ci < e; ++ci) {
       const Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
-      std::vector<std::uint32_t> cursor = chunkCursor(static_cast<std::size_t>(ci));
       for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
         std::int64_t n = 0;
         for (std::size_t g = 0; g < groups; ++g) {
-          const Group& group = groupState[g];
-          const std::uint32_t end = chunk.groupDocEnds[g][d];
-          for (std::uint32_t r = cursor[g]; r < end; ++r) n += group.column[group.outFeature[r]] >= 0 ? 1 : 0;
-          cursor[g] = end;
+          const auto& column = groupState[g].column;
+          const auto& entries = chunk.groupKeys[g];
+          const std::uint32_t begin = d == 0 ? 0 : chunk.groupDocEnds[g][d - 1];
+          for (std::uint32_t r = begin; r < chunk.groupDocEnds[g][d]; ++r) n += column[entries[r] >> 32] >= 0 ? 1 : 0;
         }
         outer[chunk.firstDoc + static_cast<std::int64_t>(d) + 1] = n;
       }
@@ -755,19 +750,19 @@ inline FitCounts countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
   for (Index i = 0; i < documents; ++i) outer[i + 1] += outer[i];
   m.resizeNonZeros(outer[documents]);
   std::int64_t* inner = m.innerIndexPtr();
-  std::int64_t* value = m.valuePtr();
+  Value* value = m.valuePtr();
   parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
     for (Index ci = b; ci < e; ++ci) {
-      const Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
-      std::vector<std::uint32_t> cursor = chunkCursor(static_cast<std::size_t>(ci));
+      Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
       for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
         std::int64_t at = outer[chunk.firstDoc + static_cast<std::int64_t>(d)];
         for (std::size_t g = 0; g < groups; ++g) {
-          const Group& group = groupState[g];
-          const std::uint32_t end = chunk.groupDocEnds[g][d];
+          const auto& column = groupState[g].column;
+          const auto& entries = chunk.groupKeys[g];
+          const std::uint32_t begin = d == 0 ? 0 : chunk.groupDocEnds[g][d - 1];
           const std::int64_t pieceStart = at;
-          for (std::uint32_t r = cursor[g]; r < end; ++r) {
-            const std::int64_t col = group.column[group.outFeature[r]];
+          for (std::uint32_t r = begin; r < chunk.groupDocEnds[g][d]; ++r) {
+            const std::int64_t col = column[entries[r] >> 32];
             if (col < 0) continue;
             std::int64_t k = at++;
             while (k > pieceStart && inner[k - 1] > col) {
@@ -776,11 +771,12 @@ inline FitCounts countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
               --k;
             }
             inner[k] = col;
-            value[k] = group.outCount[r];
+            value[k] = static_cast<Value>(entries[r] & 0xFFFFFFFFu);
           }
-          cursor[g] = end;
         }
       }
+      chunk.groupKeys = {};
+      chunk.groupDocEnds = {};
     }
   });
   return result;
@@ -960,8 +956,8 @@ class Lookup {
 };
 
 /// Counts documents against a Lookup: the (documents, columns) count matrix.
-template <typename Source>
-CountMatrix countWithLookup(const Analyzer& analyzer, const Lookup& lookup, Index columns, Source& source, int threads, std::string_view where,
+template <typename Value, typename Source>
+CsrMatrix<Value> countWithLookup(const Analyzer& analyzer, const Lookup& lookup, Index columns, Source& source, int threads, std::string_view where,
                             const ProgressCallback& progress, std::int64_t totalBytes) {
   std::vector<std::int64_t> rowStart{0};
   std::vector<std::int64_t> cols;
@@ -1000,11 +996,11 @@ CountMatrix countWithLookup(const Analyzer& analyzer, const Lookup& lookup, Inde
     tracker.update(totalBytes > 0 ? source.bytesRead() : docs);
   }
   tracker.finish(totalBytes > 0 ? totalBytes : docs);
-  CountMatrix m(static_cast<Index>(rowStart.size() - 1), columns);
+  CsrMatrix<Value> m(static_cast<Index>(rowStart.size() - 1), columns);
   m.resizeNonZeros(rowStart.back());
   std::copy(rowStart.begin(), rowStart.end(), m.outerIndexPtr());
   std::copy(cols.begin(), cols.end(), m.innerIndexPtr());
-  std::copy(vals.begin(), vals.end(), m.valuePtr());
+  for (std::size_t k = 0; k < vals.size(); ++k) m.valuePtr()[k] = static_cast<Value>(vals[k]);
   return m;
 }
 

@@ -164,7 +164,7 @@ class KeyTable {
  public:
   explicit KeyTable(int words = 1, std::size_t expected = 0) : m_words(words), m_stride(static_cast<std::size_t>(words) + 1) {
     std::size_t capacity = 64;
-    while (capacity < 2 * expected) capacity *= 2;
+    while (10 * expected > 7 * capacity) capacity *= 2;  // load factor <= 0.7
     rehash(capacity);
   }
 
@@ -182,7 +182,7 @@ class KeyTable {
         s[m_words] = id;
         m_keys.insert(m_keys.end(), k, k + m_words);
         inserted = true;
-        if (2 * m_count > m_capacity) rehash(2 * m_capacity);
+        if (10 * m_count > 7 * m_capacity) rehash(2 * m_capacity);
         return id;
       }
       if (equal(s, k)) {
