@@ -309,13 +309,20 @@ TEST_CASE("Files: lines split across read blocks", "[text][file]") {
   TempFile file("blocks", content);
   for (std::size_t block : {std::size_t{1}, std::size_t{7}, std::size_t{64}, std::size_t{1} << 20}) {
     text::detail::FileDocuments source(file.path, 1000, block);
-    text::detail::DocumentBlock b;
+    text::detail::DocumentBlock b[2];
     std::vector<std::string> got;
     std::int64_t nextLine = 1;
-    while (source.next(b)) {
-      CHECK(b.firstLine == nextLine);
-      for (auto d : b.docs) got.emplace_back(d);
-      nextLine += static_cast<std::int64_t>(b.docs.size());
+    int k = 0;
+    std::vector<std::string> previousCopy;
+    while (source.next(b[k])) {
+      CHECK(b[k].firstLine == nextLine);
+      for (auto d : b[k].docs) got.emplace_back(d);
+      nextLine += static_cast<std::int64_t>(b[k].docs.size());
+      // The previous block's views stay valid while the next one is read (read-ahead).
+      std::vector<std::string> previousNow(b[1 - k].docs.begin(), b[1 - k].docs.end());
+      CHECK(previousNow == previousCopy);
+      previousCopy.assign(b[k].docs.begin(), b[k].docs.end());
+      k = 1 - k;
     }
     CHECK(got == expected);
   }

@@ -29,6 +29,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <future>
 #include <cstdint>
 #include <limits>
 #include <numeric>
@@ -305,14 +306,41 @@ inline std::vector<std::pair<std::size_t, std::size_t>> chunkRanges(const Docume
 }
 
 /// Phase 1 over a whole document source.
+/// Calls process(block) for each block of `source`; with more than one thread the next
+/// block is read on another thread while the current one is processed.
+template <typename Source, typename Process>
+void forEachBlock(Source& source, int threads, Process&& process) {
+  DocumentBlock current, upcoming;
+  bool have = source.next(current);
+  while (have) {
+    if (resolveThreads(threads) > 1) {
+      auto ahead = std::async(std::launch::async, [&]() { return source.next(upcoming); });
+      try {
+        process(current);
+      } catch (...) {
+        try {
+          ahead.get();
+        } catch (...) {
+        }
+        throw;
+      }
+      have = ahead.get();
+    } else {
+      process(current);
+      have = source.next(upcoming);
+    }
+    std::swap(current, upcoming);
+  }
+}
+
+/// Phase 1 over a whole document source.
 template <typename Source>
 std::vector<Chunk> analyzeAll(const Analyzer& analyzer, Source& source, int threads, std::string_view where,
                               const ProgressCallback& progress, std::int64_t totalBytes) {
   std::vector<Chunk> chunks;
-  DocumentBlock block;
   ProgressTracker tracker(progress, totalBytes, "count", totalBytes > 0 ? "bytes" : "documents");
-  std::int64_t docs = 0;
-  while (source.next(block)) {
+  std::int64_t docs = 0, bytes = 0;
+  forEachBlock(source, threads, [&](const DocumentBlock& block) {
     const auto ranges = chunkRanges(block);
     const std::size_t first = chunks.size();
     chunks.resize(first + ranges.size());
@@ -325,8 +353,9 @@ std::vector<Chunk> analyzeAll(const Analyzer& analyzer, Source& source, int thre
       }
     });
     docs += static_cast<std::int64_t>(block.docs.size());
-    tracker.update(totalBytes > 0 ? source.bytesRead() : docs);
-  }
+    for (const auto d : block.docs) bytes += static_cast<std::int64_t>(d.size()) + 1;  // the reader runs ahead
+    tracker.update(totalBytes > 0 ? std::min(totalBytes, bytes) : docs);
+  });
   tracker.finish(totalBytes > 0 ? totalBytes : docs);
   return chunks;
 }
@@ -962,10 +991,9 @@ CsrMatrix<Value> countWithLookup(const Analyzer& analyzer, const Lookup& lookup,
   std::vector<std::int64_t> rowStart{0};
   std::vector<std::int64_t> cols;
   std::vector<std::int64_t> vals;
-  DocumentBlock block;
   ProgressTracker tracker(progress, totalBytes, "transform", totalBytes > 0 ? "bytes" : "documents");
-  std::int64_t docs = 0;
-  while (source.next(block)) {
+  std::int64_t docs = 0, bytes = 0;
+  forEachBlock(source, threads, [&](const DocumentBlock& block) {
     const auto ranges = chunkRanges(block);
     std::vector<std::vector<std::int64_t>> cCols(ranges.size()), cVals(ranges.size()), cNnz(ranges.size());
     parallelFor(0, static_cast<Index>(ranges.size()), 1, threads, [&](Index b, Index e) {
@@ -993,8 +1021,9 @@ CsrMatrix<Value> countWithLookup(const Analyzer& analyzer, const Lookup& lookup,
       vals.insert(vals.end(), cVals[c].begin(), cVals[c].end());
     }
     docs += static_cast<std::int64_t>(block.docs.size());
-    tracker.update(totalBytes > 0 ? source.bytesRead() : docs);
-  }
+    for (const auto d : block.docs) bytes += static_cast<std::int64_t>(d.size()) + 1;  // the reader runs ahead
+    tracker.update(totalBytes > 0 ? std::min(totalBytes, bytes) : docs);
+  });
   tracker.finish(totalBytes > 0 ? totalBytes : docs);
   CsrMatrix<Value> m(static_cast<Index>(rowStart.size() - 1), columns);
   m.resizeNonZeros(rowStart.back());

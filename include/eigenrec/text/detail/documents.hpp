@@ -90,49 +90,50 @@ class FileDocuments {
     m_in.seekg(0, std::ios::beg);
   }
 
+  /// The next block of lines. Its views stay valid until the call after next (two
+  /// buffers alternate), so a block can be read ahead while the previous one is used.
   bool next(DocumentBlock& block) {
     block.docs.clear();
-    // Move the unfinished line to the front, then read more (no zero-filling).
-    if (m_consumed > 0 && m_size > m_consumed) std::memmove(m_data.get(), m_data.get() + m_consumed, m_size - m_consumed);
-    m_size -= m_consumed;
+    Buffer& previous = m_buffers[m_current];
+    m_current = 1 - m_current;
+    Buffer& buffer = m_buffers[m_current];
+    // The unfinished line of the previous buffer starts this one; then read more.
+    const std::size_t leftover = previous.size - m_consumed;
+    reserve(buffer, leftover + m_blockBytes, false);
+    if (leftover > 0) std::memcpy(buffer.data.get(), previous.data.get() + m_consumed, leftover);
+    buffer.size = leftover;
     m_consumed = 0;
     while (!m_eof) {
-      if (m_capacity < m_size + m_blockBytes) {
-        const std::size_t capacity = std::max(2 * m_capacity, m_size + m_blockBytes);
-        std::unique_ptr<char[]> grown(new char[capacity]);
-        if (m_size > 0) std::memcpy(grown.get(), m_data.get(), m_size);
-        m_data = std::move(grown);
-        m_capacity = capacity;
-      }
-      const std::size_t old = m_size;
-      m_in.read(m_data.get() + old, static_cast<std::streamsize>(m_blockBytes));
+      reserve(buffer, buffer.size + m_blockBytes, true);
+      const std::size_t old = buffer.size;
+      m_in.read(buffer.data.get() + old, static_cast<std::streamsize>(m_blockBytes));
       const auto got = static_cast<std::size_t>(m_in.gcount());
-      m_size = old + got;
+      buffer.size = old + got;
       m_bytesRead += static_cast<std::int64_t>(got);
       if (got < m_blockBytes) {
         if (m_in.bad()) throw IoError(eigenrec::detail::concat(m_source, ": read error after line ", m_line));
         m_eof = true;
       }
-      if (got > 0 && std::memchr(m_data.get() + old, '\n', got) != nullptr) break;
-      if (static_cast<std::int64_t>(m_size) > m_maxLine) {
+      if (got > 0 && std::memchr(buffer.data.get() + old, '\n', got) != nullptr) break;
+      if (static_cast<std::int64_t>(buffer.size) > m_maxLine) {
         throw FormatError(m_source, m_line + 1, 0,
                           eigenrec::detail::concat("line longer than maxDocumentBytes = ", m_maxLine));
       }
     }
     block.firstIndex = m_docCount;
     block.firstLine = m_line + 1;
-    const char* data = m_data.get();
+    const char* data = buffer.data.get();
     std::size_t start = 0;
-    while (start < m_size) {
-      const void* nl = std::memchr(data + start, '\n', m_size - start);
+    while (start < buffer.size) {
+      const void* nl = std::memchr(data + start, '\n', buffer.size - start);
       if (nl == nullptr) break;
       const auto at = static_cast<std::size_t>(static_cast<const char*>(nl) - data);
       addLine(block, start, at);
       start = at + 1;
     }
-    if (m_eof && start < m_size) {
-      addLine(block, start, m_size);
-      start = m_size;
+    if (m_eof && start < buffer.size) {
+      addLine(block, start, buffer.size);
+      start = buffer.size;
     }
     m_consumed = start;
     return !block.docs.empty();
@@ -146,21 +147,37 @@ class FileDocuments {
   void addLine(DocumentBlock& block, std::size_t start, std::size_t end) {
     ++m_line;
     ++m_docCount;
-    if (end > start && m_data[end - 1] == '\r') --end;
+    const char* data = m_buffers[m_current].data.get();
+    if (end > start && data[end - 1] == '\r') --end;
     if (static_cast<std::int64_t>(end - start) > m_maxLine) {
       throw FormatError(m_source, m_line, 0,
                         eigenrec::detail::concat("line of ", end - start, " bytes exceeds maxDocumentBytes = ", m_maxLine));
     }
-    block.docs.emplace_back(m_data.get() + start, end - start);
+    block.docs.emplace_back(data + start, end - start);
   }
 
   std::ifstream m_in;
   std::string m_source;
   std::int64_t m_maxLine;
   std::size_t m_blockBytes;
-  std::unique_ptr<char[]> m_data;
-  std::size_t m_capacity = 0;
-  std::size_t m_size = 0;
+  struct Buffer {
+    std::unique_ptr<char[]> data;
+    std::size_t capacity = 0;
+    std::size_t size = 0;
+  };
+
+  // Grows `buffer` to at least `capacity` bytes (no zero-filling), keeping its bytes if asked.
+  static void reserve(Buffer& buffer, std::size_t capacity, bool keep) {
+    if (buffer.capacity >= capacity) return;
+    const std::size_t grown = std::max(2 * buffer.capacity, capacity);
+    std::unique_ptr<char[]> data(new char[grown]);
+    if (keep && buffer.size > 0) std::memcpy(data.get(), buffer.data.get(), buffer.size);
+    buffer.data = std::move(data);
+    buffer.capacity = grown;
+  }
+
+  Buffer m_buffers[2];
+  int m_current = 0;
   std::size_t m_consumed = 0;
   bool m_eof = false;
   std::int64_t m_line = 0;
