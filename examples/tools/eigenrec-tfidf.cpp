@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdlib>
 #include <fstream>
 #include <iomanip>
@@ -90,22 +91,28 @@ eigenrec::text::DocumentFrequency parseFrequency(const std::string& flag, const 
   return eigenrec::text::DocumentFrequency::count(parseInteger(flag, value));
 }
 
+// Wall time and process CPU time (all threads) of each step, for --timing.
 struct Timer {
   bool enabled = false;
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  std::clock_t cpuStart = std::clock();
   void lap(const char* what) {
     const auto now = std::chrono::steady_clock::now();
+    const std::clock_t cpu = std::clock();
     if (enabled) {
       std::cerr << "eigenrec-tfidf: " << what << " " << std::fixed << std::setprecision(4)
-                << std::chrono::duration<double>(now - start).count() << " s\n";
+                << std::chrono::duration<double>(now - start).count() << " s (cpu "
+                << static_cast<double>(cpu - cpuStart) / CLOCKS_PER_SEC << " s)\n";
     }
     start = now;
+    cpuStart = cpu;
   }
 };
 
 template <typename Vectorizer>
 int run(Vectorizer& vectorizer, const std::string& input, const std::string& mtx, const std::string& vocab,
         const std::string& save, long long topTerms, Timer& timer) {
+  timer.lap("start");
   const eigenrec::SparseRowMatrix<double> X = vectorizer.fitTransformFile(input);
   timer.lap("fitTransform");
   const auto& terms = vectorizer.vocabulary();

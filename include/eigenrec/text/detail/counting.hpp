@@ -445,6 +445,29 @@ struct Group {
   std::vector<std::int64_t> column;    // phase 4: feature -> column or -1
 };
 
+/// Sorts (column << 32 | count) entries by column: LSD radix sort on 8-bit digits of
+/// the column for long rows, std::sort for short ones. `scratch` is reused.
+inline void sortRow(std::vector<std::uint64_t>& row, std::vector<std::uint64_t>& scratch, int columnBits) {
+  if (row.size() < 64) {
+    std::sort(row.begin(), row.end());
+    return;
+  }
+  scratch.resize(row.size());
+  std::uint32_t count[256];
+  for (int shift = 32; shift < 32 + columnBits; shift += 8) {
+    std::fill(std::begin(count), std::end(count), 0u);
+    for (const std::uint64_t x : row) ++count[(x >> shift) & 0xFF];
+    std::uint32_t sum = 0;
+    for (auto& c : count) {
+      const std::uint32_t n = c;
+      c = sum;
+      sum += n;
+    }
+    for (const std::uint64_t x : row) scratch[count[(x >> shift) & 0xFF]++] = x;
+    row.swap(scratch);
+  }
+}
+
 /// Phases 3-5 for word unigrams: phase 1 already counted each document.
 template <typename Value>
 FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, const std::vector<std::string>& units,
@@ -514,8 +537,10 @@ FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, const std::vector<std
   m.resizeNonZeros(outer[documents]);
   std::int64_t* inner = m.innerIndexPtr();
   Value* value = m.valuePtr();
+  int columnBits = 1;
+  while (columnBits < 32 && (std::uint64_t{1} << columnBits) < kept.size()) ++columnBits;
   parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
-    std::vector<std::uint64_t> row;
+    std::vector<std::uint64_t> row, scratch;
     for (Index ci = b; ci < e; ++ci) {
       Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
       std::size_t start = 0;
@@ -526,7 +551,7 @@ FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, const std::vector<std
           if (col >= 0) row.push_back(static_cast<std::uint64_t>(col) << 32 | chunk.counts[k]);
         }
         start = chunk.docEnds[d];
-        std::sort(row.begin(), row.end());
+        sortRow(row, scratch, columnBits);
         std::int64_t at = outer[chunk.firstDoc + static_cast<std::int64_t>(d)];
         for (const std::uint64_t x : row) {
           inner[at] = static_cast<std::int64_t>(x >> 32);
