@@ -660,10 +660,13 @@ FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
         // a key yields at most one entry, so the write position never passes the read one.
         auto& buffer = chunk.groupKeys[g];
         auto& ends = chunk.groupDocEnds[g];
+        const std::size_t total = buffer.size() / uW;
         std::size_t r = 0, w = 0;
         for (std::size_t d = 0; d < ends.size(); ++d) {
           const auto docTag = static_cast<std::uint32_t>(chunk.firstDoc + static_cast<std::int64_t>(d) + 1);
           for (; r < ends[d]; ++r) {
+            constexpr std::size_t ahead = 8;  // prefetch the slot of the key 8 places on
+            if (r + ahead < total) group.table.prefetch(hashKey(buffer.data() + (r + ahead) * uW, W));
             const std::uint64_t* key = buffer.data() + r * uW;
             bool inserted = false;
             const std::uint32_t id = group.table.findOrInsert(key, hashKey(key, W), inserted);

@@ -203,6 +203,15 @@ class KeyTable {
     }
   }
 
+  /// Hints the cache to load the slot of hash h (for a lookup a few keys later).
+  void prefetch(std::uint64_t h) const noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(m_slots.data() + (h & m_mask) * m_stride);
+#else
+    (void)h;
+#endif
+  }
+
   std::size_t memoryBytes() const noexcept { return (m_slots.capacity() + m_keys.capacity()) * 8; }
 
  private:
