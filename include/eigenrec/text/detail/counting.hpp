@@ -1,0 +1,1067 @@
+// eigenrec/text/detail/counting.hpp: the counting engine behind the vectorizers.
+//
+// fit (learning a vocabulary and counting it) runs in phases:
+//   1. analyze: documents are cut into chunks (by size, independent of the thread count);
+//      each chunk is tokenized on its own thread into a stream of chunk-local unit ids
+//      (word tokens, or code points for the character analyzers);
+//   2. units: the chunk vocabularies are merged and sorted; the streams are renumbered
+//      with the rank of each unit, so that unit ids sort like the strings;
+//   3. count: every n-gram becomes a key of packed unit ranks; keys are partitioned by
+//      hash into groups (cache-sized tables), each group is counted on one thread,
+//      giving document frequencies, total counts and per-document counts;
+//   4. select: min_df / max_df / max_features; the kept keys are sorted, which is
+//      scikit-learn's alphabetical column order (see KeyPacking);
+//   5. assemble: the CSR matrix, rows in input order, columns sorted in each row.
+// Every result is a function of the documents only: chunking, grouping and threads
+// change the work split, never the numbers.
+//
+// transform looks n-grams up in a Lookup (built from the vocabulary strings).
+#ifndef EIGENREC_TEXT_DETAIL_COUNTING_HPP
+#define EIGENREC_TEXT_DETAIL_COUNTING_HPP
+
+#include <eigenrec/core/checks.hpp>
+#include <eigenrec/core/parallel.hpp>
+#include <eigenrec/core/progress.hpp>
+#include <eigenrec/core/types.hpp>
+#include <eigenrec/text/analyzer.hpp>
+#include <eigenrec/text/detail/documents.hpp>
+#include <eigenrec/text/detail/tables.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <future>
+#include <cstdint>
+#include <limits>
+#include <numeric>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace eigenrec::text {
+
+/// Document-term counts: (documents, terms), CSR with 64-bit indices, like
+/// scikit-learn's CountVectorizer output (int64 counts).
+using CountMatrix = Eigen::SparseMatrix<std::int64_t, Eigen::RowMajor, std::int64_t>;
+
+/// A CSR matrix (int64 indices) with values of type Value: counts as int64, or as the
+/// floating type that TF-IDF / BM25 then weigh in place.
+template <typename Value>
+using CsrMatrix = Eigen::SparseMatrix<Value, Eigen::RowMajor, std::int64_t>;
+
+namespace detail {
+
+/// Vocabulary selection of a fit (scikit-learn's min_df / max_df / max_features, the
+/// thresholds already turned into document counts).
+struct Selection {
+  double minDocCount = 1;
+  double maxDocCount = std::numeric_limits<double>::infinity();
+  bool proportionalMin = false, proportionalMax = false;
+  double minValue = 1, maxValue = 1;  // as given (count or proportion)
+  std::int64_t maxFeatures = 0;       // 0 = no limit
+  bool binary = false;                // max_features ranks by document frequency then
+};
+
+/// NumPy's argsort(kind="quicksort") of int64 values (NumPy 1.24 on x86-64: introsort —
+/// median-of-3 quicksort, insertion sort below 16 elements, heapsort past a depth limit).
+/// It is not stable; scikit-learn's max_features keeps argsort(-totals)[:max_features],
+/// so this decides which of equally frequent terms are kept, as in scikit-learn.
+inline std::vector<std::size_t> numpyArgsort(const std::vector<std::int64_t>& v) {
+  const std::size_t n = v.size();
+  std::vector<std::size_t> t(n);
+  std::iota(t.begin(), t.end(), std::size_t{0});
+  if (n == 0) return t;
+  auto less = [&](std::size_t a, std::size_t b) { return v[a] < v[b]; };
+  auto heapsort = [&](std::size_t lo, std::size_t count) {
+    auto at = [&](std::size_t i) -> std::size_t& { return t[lo + i - 1]; };  // 1-based
+    auto sift = [&](std::size_t i, std::size_t size, std::size_t tmp) {
+      std::size_t j = i << 1;
+      while (j <= size) {
+        if (j < size && less(at(j), at(j + 1))) ++j;
+        if (less(tmp, at(j))) {
+          at(i) = at(j);
+          i = j;
+          j += j;
+        } else {
+          break;
+        }
+      }
+      at(i) = tmp;
+    };
+    for (std::size_t l = count >> 1; l > 0; --l) sift(l, count, at(l));
+    for (std::size_t size = count; size > 1;) {
+      const std::size_t tmp = at(size);
+      at(size) = at(1);
+      --size;
+      sift(1, size, tmp);
+    }
+  };
+  int depthLimit = 0;
+  for (std::size_t m = n; m > 1; m >>= 1) ++depthLimit;
+  depthLimit *= 2;
+  struct Range {
+    std::ptrdiff_t lo, hi;
+    int depth;
+  };
+  std::vector<Range> stack;
+  std::ptrdiff_t pl = 0, pr = static_cast<std::ptrdiff_t>(n) - 1;
+  int depth = depthLimit;
+  auto T = [&](std::ptrdiff_t i) -> std::size_t& { return t[static_cast<std::size_t>(i)]; };
+  while (true) {
+    if (depth < 0) {
+      heapsort(static_cast<std::size_t>(pl), static_cast<std::size_t>(pr - pl + 1));
+    } else {
+      while (pr - pl > 15) {
+        const std::ptrdiff_t pm = pl + ((pr - pl) >> 1);
+        if (less(T(pm), T(pl))) std::swap(T(pm), T(pl));
+        if (less(T(pr), T(pm))) std::swap(T(pr), T(pm));
+        if (less(T(pm), T(pl))) std::swap(T(pm), T(pl));
+        const std::size_t pivot = T(pm);
+        std::ptrdiff_t pi = pl, pj = pr - 1;
+        std::swap(T(pm), T(pj));
+        while (true) {
+          do ++pi; while (less(T(pi), pivot));
+          do --pj; while (less(pivot, T(pj)));
+          if (pi >= pj) break;
+          std::swap(T(pi), T(pj));
+        }
+        std::swap(T(pi), T(pr - 1));
+        if (pi - pl < pr - pi) {
+          stack.push_back({pi + 1, pr, 0});
+          pr = pi - 1;
+        } else {
+          stack.push_back({pl, pi - 1, 0});
+          pl = pi + 1;
+        }
+        stack.back().depth = --depth;
+      }
+      for (std::ptrdiff_t pi = pl + 1; pi <= pr; ++pi) {
+        const std::size_t vi = T(pi);
+        std::ptrdiff_t pj = pi;
+        while (pj > pl && less(vi, T(pj - 1))) {
+          T(pj) = T(pj - 1);
+          --pj;
+        }
+        T(pj) = vi;
+      }
+    }
+    if (stack.empty()) break;
+    pl = stack.back().lo;
+    pr = stack.back().hi;
+    depth = stack.back().depth;
+    stack.pop_back();
+  }
+  return t;
+}
+
+/// Output of a fit.
+template <typename Value>
+struct FitCounts {
+  std::vector<std::string> vocabulary;  // column order
+  std::vector<std::int64_t> documentFrequency;
+  CsrMatrix<Value> counts;              // (documents, vocabulary)
+  std::int64_t documents = 0;
+  std::size_t seenFeatures = 0;         // distinct n-grams before selection
+  KeyPacking packing;                   // how columnKeys pack the unit ranks
+  std::vector<std::uint64_t> columnKeys;  // packing.words per column
+};
+
+/// Per-chunk result of phase 1.
+struct Chunk {
+  std::int64_t firstDoc = 0;
+  std::vector<std::uint32_t> stream;   // unit ids (local, then ranks); kSegmentBreak splits char_wb words
+  std::vector<std::uint32_t> docEnds;  // end of each document in `stream`
+  StringTable units;                   // word analyzer: local units
+  std::vector<std::uint32_t> counts;   // unigram path: count of each stream entry (stream = distinct ids per doc)
+  // phase 3
+  std::vector<std::vector<std::uint64_t>> groupKeys;     // [group] packed keys
+  std::vector<std::vector<std::uint32_t>> groupDocEnds;  // [group][doc] end in groupKeys / words
+};
+
+/// A chunk boundary rule: about 1 MiB of text or 65536 documents.
+inline constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
+inline constexpr std::size_t kChunkDocs = std::size_t{1} << 16;
+
+inline constexpr std::uint32_t kDroppedUnit = 0xFFFFFFFFu;
+
+/// Generates the n-gram windows of one document stream and calls onKey(key).
+class NgramGenerator {
+ public:
+  NgramGenerator(const Analyzer& analyzer, KeyPacking packing) : m_analyzer(analyzer), m_packing(packing) {
+    m_key.assign(static_cast<std::size_t>(packing.words), 0);
+  }
+
+  template <typename OnKey>
+  void run(const std::uint32_t* ids, std::size_t length, OnKey&& onKey) {
+    const auto& o = m_analyzer.options();
+    if (o.analyzer == AnalyzerKind::word) {
+      const auto minN = static_cast<std::size_t>(o.ngramRange.first);
+      const auto maxN = static_cast<std::size_t>(o.ngramRange.second);
+      for (std::size_t n = minN; n <= std::min(maxN, length); ++n) {
+        for (std::size_t i = 0; i + n <= length; ++i) emit(ids + i, n, onKey);
+      }
+      return;
+    }
+    // Character analyzers: segments separated by kSegmentBreak (char_wb) or one segment.
+    std::size_t start = 0;
+    for (std::size_t i = 0; i <= length; ++i) {
+      if (i == length || ids[i] == kSegmentBreak) {
+        if (o.analyzer == AnalyzerKind::character || i > start) {
+          m_analyzer.appendCharNgrams(ids + start, i - start,
+                                      [&](const std::uint32_t* g, std::size_t n) { emit(g, n, onKey); });
+        }
+        start = i + 1;
+      }
+    }
+  }
+
+ private:
+  template <typename OnKey>
+  void emit(const std::uint32_t* ids, std::size_t n, OnKey& onKey) {
+    m_packing.pack(ids, static_cast<int>(n), m_key.data());
+    onKey(m_key.data());
+  }
+
+  const Analyzer& m_analyzer;
+  KeyPacking m_packing;
+  std::vector<std::uint64_t> m_key;
+};
+
+/// Phase 1 for one chunk.
+inline void analyzeChunk(const Analyzer& analyzer, const DocumentBlock& block, std::size_t begin, std::size_t end,
+                         Chunk& chunk, std::string_view where, const std::string& source) {
+  const bool word = analyzer.options().analyzer == AnalyzerKind::word;
+  const bool unigrams = word && analyzer.options().ngramRange.second == 1;
+  std::string buffer;
+  std::u32string text;
+  std::vector<bool> dropped;  // word analyzer: local unit removed by stop words / filter
+  std::size_t bytes = 0;
+  for (std::size_t d = begin; d < end; ++d) bytes += block.docs[d].size();
+  chunk.stream.reserve(unigrams ? bytes / 8 : (word ? bytes / 5 : bytes + bytes / 4));
+  // Unigram path: each document's distinct tokens and their counts, straight away.
+  struct LocalUnit {
+    std::uint32_t lastDoc;  // chunk-local document + 1 that last saw the unit
+    std::uint32_t lastPos;  // its entry in the stream
+    bool dropped;           // stop word / filtered
+  };
+  std::vector<LocalUnit> local;
+  if (unigrams) chunk.counts.reserve(bytes / 8);
+  for (std::size_t d = begin; d < end; ++d) {
+    try {
+      if (unigrams) {
+        const auto docTag = static_cast<std::uint32_t>(d - begin + 1);
+        analyzer.forEachToken(block.docs[d], buffer, [&](std::string_view token) {
+          bool inserted = false;
+          const std::uint32_t id = chunk.units.findOrInsert(token, hashBytes(token.data(), token.size()), inserted);
+          if (inserted) local.push_back({0, 0, !analyzer.keepToken(token)});
+          LocalUnit& u = local[id];
+          if (u.dropped) return;
+          if (u.lastDoc != docTag) {
+            u.lastDoc = docTag;
+            u.lastPos = static_cast<std::uint32_t>(chunk.stream.size());
+            chunk.stream.push_back(id);
+            chunk.counts.push_back(1);
+          } else {
+            ++chunk.counts[u.lastPos];
+          }
+        });
+      } else if (word) {
+        analyzer.forEachToken(block.docs[d], buffer, [&](std::string_view token) {
+          bool inserted = false;
+          const std::uint32_t id = chunk.units.findOrInsert(token, hashBytes(token.data(), token.size()), inserted);
+          if (inserted) dropped.push_back(!analyzer.keepToken(token));
+          if (!dropped[id]) chunk.stream.push_back(id);
+        });
+      } else {
+        bool first = true;
+        analyzer.forEachSegment(block.docs[d], text, [&](const char32_t* seg, std::size_t n) {
+          if (!first) chunk.stream.push_back(kSegmentBreak);
+          first = false;
+          for (std::size_t k = 0; k < n; ++k) chunk.stream.push_back(static_cast<std::uint32_t>(seg[k]));
+        });
+      }
+    } catch (const std::invalid_argument&) {
+      rethrowDocumentError(where, source, block, d);
+    }
+    if (chunk.stream.size() > 0xFFFFFFF0u) {
+      throwInvalidArgument(where, "more than 2^32 tokens in one chunk of documents");
+    }
+    chunk.docEnds.push_back(static_cast<std::uint32_t>(chunk.stream.size()));
+  }
+}
+
+/// Cuts a block into chunks [begin, end) of documents.
+inline std::vector<std::pair<std::size_t, std::size_t>> chunkRanges(const DocumentBlock& block) {
+  std::vector<std::pair<std::size_t, std::size_t>> ranges;
+  std::size_t begin = 0, bytes = 0;
+  for (std::size_t d = 0; d < block.docs.size(); ++d) {
+    bytes += block.docs[d].size() + 1;
+    if (bytes >= kChunkBytes || d + 1 - begin >= kChunkDocs) {
+      ranges.emplace_back(begin, d + 1);
+      begin = d + 1;
+      bytes = 0;
+    }
+  }
+  if (begin < block.docs.size()) ranges.emplace_back(begin, block.docs.size());
+  return ranges;
+}
+
+/// Phase 1 over a whole document source.
+/// Calls process(block) for each block of `source`; with more than one thread the next
+/// block is read on another thread while the current one is processed.
+template <typename Source, typename Process>
+void forEachBlock(Source& source, int threads, Process&& process) {
+  DocumentBlock current, upcoming;
+  bool have = source.next(current);
+  while (have) {
+    if (resolveThreads(threads) > 1) {
+      auto ahead = std::async(std::launch::async, [&]() { return source.next(upcoming); });
+      try {
+        process(current);
+      } catch (...) {
+        try {
+          ahead.get();
+        } catch (...) {
+        }
+        throw;
+      }
+      have = ahead.get();
+    } else {
+      process(current);
+      have = source.next(upcoming);
+    }
+    std::swap(current, upcoming);
+  }
+}
+
+/// Phase 1 over a whole document source.
+template <typename Source>
+std::vector<Chunk> analyzeAll(const Analyzer& analyzer, Source& source, int threads, std::string_view where,
+                              const ProgressCallback& progress, std::int64_t totalBytes) {
+  std::vector<Chunk> chunks;
+  ProgressTracker tracker(progress, totalBytes, "count", totalBytes > 0 ? "bytes" : "documents");
+  std::int64_t docs = 0, bytes = 0;
+  forEachBlock(source, threads, [&](const DocumentBlock& block) {
+    const auto ranges = chunkRanges(block);
+    const std::size_t first = chunks.size();
+    chunks.resize(first + ranges.size());
+    parallelFor(0, static_cast<Index>(ranges.size()), 1, threads, [&](Index b, Index e) {
+      for (Index c = b; c < e; ++c) {
+        Chunk& chunk = chunks[first + static_cast<std::size_t>(c)];
+        chunk.firstDoc = block.firstIndex + static_cast<std::int64_t>(ranges[static_cast<std::size_t>(c)].first);
+        analyzeChunk(analyzer, block, ranges[static_cast<std::size_t>(c)].first,
+                     ranges[static_cast<std::size_t>(c)].second, chunk, where, source.source());
+      }
+    });
+    docs += static_cast<std::int64_t>(block.docs.size());
+    for (const auto d : block.docs) bytes += static_cast<std::int64_t>(d.size()) + 1;  // the reader runs ahead
+    tracker.update(totalBytes > 0 ? std::min(totalBytes, bytes) : docs);
+  });
+  tracker.finish(totalBytes > 0 ? totalBytes : docs);
+  return chunks;
+}
+
+/// Phase 2: the sorted units (word: strings; char: code points as UTF-8) and the streams
+/// renumbered with unit ranks. Returns the unit strings in rank order.
+inline std::vector<std::string> rankUnits(const Analyzer& analyzer, std::vector<Chunk>& chunks, int threads) {
+  std::vector<std::string> units;
+  if (analyzer.options().analyzer == AnalyzerKind::word) {
+    StringTable global;
+    std::vector<std::vector<std::uint32_t>> localToGlobal(chunks.size());
+    for (std::size_t c = 0; c < chunks.size(); ++c) {
+      const StringTable& local = chunks[c].units;
+      localToGlobal[c].resize(local.size());
+      for (std::uint32_t id = 0; id < local.size(); ++id) {
+        bool inserted = false;
+        localToGlobal[c][id] = global.findOrInsert(local.at(id), local.hashOf(id), inserted);
+      }
+    }
+    // Sort by the first 8 bytes as a big-endian number (byte order), then the rest.
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> order(global.size());
+    for (std::uint32_t id = 0; id < global.size(); ++id) {
+      const std::string_view u = global.at(id);
+      std::uint64_t prefix = 0;
+      for (std::size_t k = 0; k < 8; ++k) {
+        prefix = (prefix << 8) | (k < u.size() ? static_cast<unsigned char>(u[k]) : 0u);
+      }
+      order[id] = {prefix, id};
+    }
+    std::sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
+      if (a.first != b.first) return a.first < b.first;
+      return global.at(a.second) < global.at(b.second);
+    });
+    std::vector<std::uint32_t> rankOf(global.size());
+    units.reserve(order.size());
+    for (std::uint32_t r = 0; r < order.size(); ++r) {
+      rankOf[order[r].second] = r;
+      units.emplace_back(global.at(order[r].second));
+    }
+    parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
+      for (Index c = b; c < e; ++c) {
+        Chunk& chunk = chunks[static_cast<std::size_t>(c)];
+        const auto& map = localToGlobal[static_cast<std::size_t>(c)];
+        for (auto& id : chunk.stream) id = rankOf[map[id]];
+        chunk.units = StringTable();
+      }
+    });
+    return units;
+  }
+  // Character analyzers: the code points that occur, in code point order.
+  std::vector<std::uint32_t> rankOf(0x110000, 0);
+  for (const Chunk& chunk : chunks) {
+    for (std::uint32_t c : chunk.stream) {
+      if (c != kSegmentBreak) rankOf[c] = 1;
+    }
+  }
+  std::uint32_t next = 0;
+  for (std::uint32_t c = 0; c < 0x110000; ++c) {
+    if (rankOf[c]) {
+      rankOf[c] = next++;
+      std::string s;
+      unicode::appendUtf8(s, c);
+      units.push_back(std::move(s));
+    }
+  }
+  parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
+    for (Index c = b; c < e; ++c) {
+      for (auto& id : chunks[static_cast<std::size_t>(c)].stream) {
+        if (id != kSegmentBreak) id = rankOf[id];
+      }
+    }
+  });
+  return units;
+}
+
+/// Per-group state of phase 3.
+struct Group {
+  struct Stat {
+    std::uint32_t lastDoc;  // global document index + 1 of the last document seen
+    std::uint32_t lastPos;  // its position in outFeature
+    std::uint64_t total;    // occurrences
+  };
+  KeyTable table;
+  std::vector<std::uint32_t> df;
+  std::vector<std::uint64_t> total;
+  std::vector<Stat> stats;
+  std::vector<std::int64_t> column;    // phase 4: feature -> column or -1
+};
+
+/// Sorts (column << 32 | count) entries by column: LSD radix sort on 8-bit digits of
+/// the column for long rows, std::sort for short ones. `scratch` is reused.
+inline void sortRow(std::vector<std::uint64_t>& row, std::vector<std::uint64_t>& scratch, int columnBits) {
+  if (row.size() < 64) {
+    std::sort(row.begin(), row.end());
+    return;
+  }
+  scratch.resize(row.size());
+  std::uint32_t count[256];
+  for (int shift = 32; shift < 32 + columnBits; shift += 8) {
+    std::fill(std::begin(count), std::end(count), 0u);
+    for (const std::uint64_t x : row) ++count[(x >> shift) & 0xFF];
+    std::uint32_t sum = 0;
+    for (auto& c : count) {
+      const std::uint32_t n = c;
+      c = sum;
+      sum += n;
+    }
+    for (const std::uint64_t x : row) scratch[count[(x >> shift) & 0xFF]++] = x;
+    row.swap(scratch);
+  }
+}
+
+/// Phases 3-5 for word unigrams: phase 1 already counted each document.
+template <typename Value>
+FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, const std::vector<std::string>& units,
+                               const Selection& selection, int threads, std::int64_t documents) {
+  std::vector<std::uint32_t> df(units.size(), 0);
+  std::vector<std::uint64_t> total(units.size(), 0);
+  for (const Chunk& chunk : chunks) {
+    for (std::size_t k = 0; k < chunk.stream.size(); ++k) {
+      ++df[chunk.stream[k]];
+      total[chunk.stream[k]] += chunk.counts[k];
+    }
+  }
+  std::vector<std::uint32_t> kept;
+  std::size_t seen = 0;
+  for (std::uint32_t r = 0; r < units.size(); ++r) {
+    if (df[r] == 0) continue;  // a stop word or filtered token: never a feature
+    ++seen;
+    const auto f = static_cast<double>(df[r]);
+    if (f <= selection.maxDocCount && f >= selection.minDocCount) kept.push_back(r);
+  }
+  if (selection.maxFeatures > 0 && static_cast<std::int64_t>(kept.size()) > selection.maxFeatures) {
+    std::vector<std::int64_t> negated(kept.size());
+    for (std::size_t i = 0; i < kept.size(); ++i) {
+      negated[i] = -static_cast<std::int64_t>(selection.binary ? df[kept[i]] : total[kept[i]]);
+    }
+    std::vector<std::size_t> order = numpyArgsort(negated);
+    order.resize(static_cast<std::size_t>(selection.maxFeatures));
+    std::sort(order.begin(), order.end());
+    std::vector<std::uint32_t> selected;
+    for (std::size_t i : order) selected.push_back(kept[i]);
+    kept = std::move(selected);
+  }
+  FitCounts<Value> result;
+  result.documents = documents;
+  result.seenFeatures = seen;
+  if (kept.empty()) return result;
+  std::vector<std::int64_t> columnOf(units.size(), -1);
+  result.vocabulary.reserve(kept.size());
+  result.documentFrequency.reserve(kept.size());
+  result.packing = KeyPacking::forUnits(units.size(), 1);
+  result.columnKeys.resize(kept.size());
+  for (std::size_t c = 0; c < kept.size(); ++c) {
+    result.packing.pack(&kept[c], 1, &result.columnKeys[c]);
+    columnOf[kept[c]] = static_cast<std::int64_t>(c);
+    result.vocabulary.push_back(units[kept[c]]);
+    result.documentFrequency.push_back(df[kept[c]]);
+  }
+  // Rows: each document's entries mapped to columns and sorted, written in place;
+  // parallel over chunks.
+  CsrMatrix<Value>& m = result.counts;
+  m.resize(documents, static_cast<Index>(kept.size()));
+  std::int64_t* outer = m.outerIndexPtr();
+  parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
+    for (Index ci = b; ci < e; ++ci) {
+      const Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
+      std::size_t start = 0;
+      for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
+        std::int64_t n = 0;
+        for (std::size_t k = start; k < chunk.docEnds[d]; ++k) n += columnOf[chunk.stream[k]] >= 0 ? 1 : 0;
+        outer[chunk.firstDoc + static_cast<std::int64_t>(d) + 1] = n;
+        start = chunk.docEnds[d];
+      }
+    }
+  });
+  outer[0] = 0;
+  for (Index i = 0; i < documents; ++i) outer[i + 1] += outer[i];
+  m.resizeNonZeros(outer[documents]);
+  std::int64_t* inner = m.innerIndexPtr();
+  Value* value = m.valuePtr();
+  int columnBits = 1;
+  while (columnBits < 32 && (std::uint64_t{1} << columnBits) < kept.size()) ++columnBits;
+  parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
+    std::vector<std::uint64_t> row, scratch;
+    for (Index ci = b; ci < e; ++ci) {
+      Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
+      std::size_t start = 0;
+      for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
+        row.clear();
+        for (std::size_t k = start; k < chunk.docEnds[d]; ++k) {
+          const std::int64_t col = columnOf[chunk.stream[k]];
+          if (col >= 0) row.push_back(static_cast<std::uint64_t>(col) << 32 | chunk.counts[k]);
+        }
+        start = chunk.docEnds[d];
+        sortRow(row, scratch, columnBits);
+        std::int64_t at = outer[chunk.firstDoc + static_cast<std::int64_t>(d)];
+        for (const std::uint64_t x : row) {
+          inner[at] = static_cast<std::int64_t>(x >> 32);
+          value[at++] = static_cast<Value>(x & 0xFFFFFFFFu);
+        }
+      }
+      chunk.stream = {};
+      chunk.counts = {};
+    }
+  });
+  return result;
+}
+
+/// Phases 3-5.
+template <typename Value>
+FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& chunks,
+                                const std::vector<std::string>& units, const Selection& selection, int threads,
+                                std::string_view where) {
+  const auto& o = analyzer.options();
+  const bool word = o.analyzer == AnalyzerKind::word;
+  const int maxN = o.ngramRange.second;
+  const KeyPacking packing = KeyPacking::forUnits(units.size(), maxN);
+  const int W = packing.words;
+  const auto uW = static_cast<std::size_t>(W);
+  std::int64_t documents = 0;
+  std::uint64_t streamTotal = 0;
+  for (const Chunk& c : chunks) {
+    documents += static_cast<std::int64_t>(c.docEnds.size());
+    streamTotal += c.stream.size();
+  }
+  if (documents >= std::int64_t{0xFFFFFFF0}) throwInvalidArgument(where, "more than 2^32 documents");
+  if (word && o.ngramRange.second == 1) return countUnigrams<Value>(chunks, units, selection, threads, documents);
+
+  // Groups are ranges of the first unit of the n-gram (so of the columns: keys sort by
+  // their first unit first), balanced by occurrences; about 2^15 occurrences per group
+  // keep each group's table in a core's cache.
+  const std::uint64_t keyEstimate = streamTotal * static_cast<std::uint64_t>(o.ngramRange.second - o.ngramRange.first + 1);
+  const std::size_t groups = static_cast<std::size_t>(std::clamp<std::uint64_t>(keyEstimate >> 15, 1, 64));
+  std::vector<std::uint16_t> groupOfUnit(units.size(), 0);
+  {
+    std::vector<std::uint64_t> occurrences(units.size(), 0);
+    std::uint64_t total = 0;
+    for (const Chunk& c : chunks) {
+      for (const std::uint32_t id : c.stream) {
+        if (id != kSegmentBreak) {
+          ++occurrences[id];
+          ++total;
+        }
+      }
+    }
+    std::size_t g = 0;
+    std::uint64_t acc = 0;
+    for (std::size_t r = 0; r < units.size(); ++r) {
+      groupOfUnit[r] = static_cast<std::uint16_t>(g);
+      acc += occurrences[r];
+      while (g + 1 < groups && acc * groups >= (g + 1) * total) ++g;
+    }
+  }
+  const unsigned firstShift = packing.laneShift[0];
+  auto groupOf = [&](const std::uint64_t* key) -> std::size_t { return groupOfUnit[(key[0] >> firstShift) - 1]; };
+
+  // 3a: keys of every chunk, partitioned by group.
+  parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
+    NgramGenerator generator(analyzer, packing);
+    for (Index ci = b; ci < e; ++ci) {
+      Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
+      chunk.groupKeys.assign(groups, {});
+      chunk.groupDocEnds.assign(groups, std::vector<std::uint32_t>(chunk.docEnds.size()));
+      const std::size_t expected =
+          chunk.stream.size() * static_cast<std::size_t>(o.ngramRange.second - o.ngramRange.first + 1) * uW / groups;
+      for (auto& keys : chunk.groupKeys) keys.reserve(expected + expected / 4 + 16);
+      std::size_t start = 0;
+      for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
+        if (W == 1) {
+          generator.run(chunk.stream.data() + start, chunk.docEnds[d] - start,
+                        [&](const std::uint64_t* key) { chunk.groupKeys[groupOf(key)].push_back(key[0]); });
+        } else {
+          generator.run(chunk.stream.data() + start, chunk.docEnds[d] - start, [&](const std::uint64_t* key) {
+            auto& keys = chunk.groupKeys[groupOf(key)];
+            keys.insert(keys.end(), key, key + W);
+          });
+        }
+        for (std::size_t g = 0; g < groups; ++g) {
+          if (chunk.groupKeys[g].size() / uW > 0xFFFFFFF0u) {
+            throwInvalidArgument(where, "too many n-grams in one chunk of documents");
+          }
+          chunk.groupDocEnds[g][d] = static_cast<std::uint32_t>(chunk.groupKeys[g].size() / uW);
+        }
+        start = chunk.docEnds[d];
+      }
+      chunk.stream = {};
+    }
+  });
+
+  // 3b: count each group: document frequency, total count, per-document counts.
+  std::vector<Group> groupState(groups);
+  parallelFor(0, static_cast<Index>(groups), 1, threads, [&](Index b, Index e) {
+    for (Index gi = b; gi < e; ++gi) {
+      const auto g = static_cast<std::size_t>(gi);
+      std::size_t occurrences = 0;
+      for (const Chunk& c : chunks) occurrences += c.groupKeys[g].size() / uW;
+      Group& group = groupState[g];
+      group.table = KeyTable(W, occurrences / 5);
+      for (Chunk& chunk : chunks) {
+        // The chunk's keys are replaced in place by its (feature << 32 | count) entries:
+        // a key yields at most one entry, so the write position never passes the read one.
+        auto& buffer = chunk.groupKeys[g];
+        auto& ends = chunk.groupDocEnds[g];
+        const std::size_t total = buffer.size() / uW;
+        std::size_t r = 0, w = 0;
+        for (std::size_t d = 0; d < ends.size(); ++d) {
+          const auto docTag = static_cast<std::uint32_t>(chunk.firstDoc + static_cast<std::int64_t>(d) + 1);
+          for (; r < ends[d]; ++r) {
+            constexpr std::size_t ahead = 8;  // prefetch the slot of the key 8 places on
+            if (r + ahead < total) group.table.prefetch(hashKey(buffer.data() + (r + ahead) * uW, W));
+            const std::uint64_t* key = buffer.data() + r * uW;
+            bool inserted = false;
+            const std::uint32_t id = group.table.findOrInsert(key, hashKey(key, W), inserted);
+            if (inserted) {
+              group.stats.push_back({0, 0, 0});
+              group.df.push_back(0);
+            }
+            Group::Stat& stat = group.stats[id];
+            ++stat.total;
+            if (stat.lastDoc != docTag) {
+              stat.lastDoc = docTag;
+              stat.lastPos = static_cast<std::uint32_t>(w);
+              buffer[w++] = static_cast<std::uint64_t>(id) << 32 | 1u;
+              ++group.df[id];
+            } else {
+              ++buffer[stat.lastPos];
+            }
+          }
+          ends[d] = static_cast<std::uint32_t>(w);  // now: ends of the document's entries
+        }
+        buffer.resize(w);
+      }
+      group.total.resize(group.stats.size());
+      for (std::size_t id = 0; id < group.stats.size(); ++id) group.total[id] = group.stats[id].total;
+      group.stats = {};
+    }
+  });
+
+  // 4: selection. Within a group the candidates are sorted by key; the groups are key
+  // ranges, so their concatenation is scikit-learn's alphabetical order.
+  struct Candidate {
+    std::uint32_t group, id;
+  };
+  std::vector<std::vector<Candidate>> groupKept(groups);
+  parallelFor(0, static_cast<Index>(groups), 1, threads, [&](Index b, Index e) {
+    for (Index gi = b; gi < e; ++gi) {
+      const auto g = static_cast<std::uint32_t>(gi);
+      const Group& group = groupState[g];
+      auto& list = groupKept[g];
+      for (std::uint32_t id = 0; id < group.df.size(); ++id) {
+        const auto df = static_cast<double>(group.df[id]);
+        if (df <= selection.maxDocCount && df >= selection.minDocCount) list.push_back({g, id});
+      }
+      const KeyTable& table = group.table;
+      if (W == 1) {
+        std::sort(list.begin(), list.end(),
+                  [&](const Candidate& x, const Candidate& y) { return *table.key(x.id) < *table.key(y.id); });
+      } else {
+        std::sort(list.begin(), list.end(), [&](const Candidate& x, const Candidate& y) {
+          return std::lexicographical_compare(table.key(x.id), table.key(x.id) + W, table.key(y.id), table.key(y.id) + W);
+        });
+      }
+    }
+  });
+  std::vector<Candidate> kept;
+  std::size_t seenFeatures = 0;
+  for (std::size_t g = 0; g < groups; ++g) {
+    seenFeatures += groupState[g].df.size();
+    kept.insert(kept.end(), groupKept[g].begin(), groupKept[g].end());
+    groupKept[g] = {};
+  }
+  if (selection.maxFeatures > 0 && static_cast<std::int64_t>(kept.size()) > selection.maxFeatures) {
+    // scikit-learn: the terms at argsort(-total count)[:max_features] of the alphabetical
+    // candidates (document frequency when binary), with NumPy's unstable tie order.
+    std::vector<std::int64_t> negated(kept.size());
+    for (std::size_t i = 0; i < kept.size(); ++i) {
+      const Group& group = groupState[kept[i].group];
+      negated[i] = -static_cast<std::int64_t>(selection.binary ? group.df[kept[i].id] : group.total[kept[i].id]);
+    }
+    std::vector<std::size_t> order = numpyArgsort(negated);
+    order.resize(static_cast<std::size_t>(selection.maxFeatures));
+    std::sort(order.begin(), order.end());
+    std::vector<Candidate> selected;
+    selected.reserve(order.size());
+    for (std::size_t i : order) selected.push_back(kept[i]);
+    kept = std::move(selected);
+  }
+
+  FitCounts<Value> result;
+  result.documents = documents;
+  result.seenFeatures = seenFeatures;
+  if (kept.empty()) return result;  // the caller reports why (empty vocabulary or everything pruned)
+  for (Group& group : groupState) group.column.assign(group.df.size(), -1);
+  const std::size_t columns = kept.size();
+  result.vocabulary.resize(columns);
+  result.documentFrequency.resize(columns);
+  result.packing = packing;
+  result.columnKeys.resize(columns * uW);
+  for (std::size_t col = 0; col < columns; ++col) {
+    groupState[kept[col].group].column[kept[col].id] = static_cast<std::int64_t>(col);
+  }
+  parallelFor(0, static_cast<Index>(columns), 4096, threads, [&](Index b, Index e) {
+    std::vector<std::uint32_t> ids(static_cast<std::size_t>(W * packing.lanes));
+    for (Index c = b; c < e; ++c) {
+      const auto col = static_cast<std::size_t>(c);
+      const Group& group = groupState[kept[col].group];
+      result.documentFrequency[col] = group.df[kept[col].id];
+      const std::uint64_t* key = group.table.key(kept[col].id);
+      std::copy(key, key + W, result.columnKeys.begin() + static_cast<std::ptrdiff_t>(col * uW));
+      const int n = packing.unpack(key, ids.data());
+      std::size_t length = word && n > 0 ? static_cast<std::size_t>(n - 1) : 0;
+      for (int k = 0; k < n; ++k) length += units[ids[static_cast<std::size_t>(k)]].size();
+      std::string& term = result.vocabulary[col];
+      term.reserve(length);
+      for (int k = 0; k < n; ++k) {
+        if (word && k > 0) term += ' ';
+        term += units[ids[static_cast<std::size_t>(k)]];
+      }
+    }
+  });
+  for (Group& group : groupState) {
+    group.table = KeyTable(1);
+    group.df = {};
+    group.total = {};
+  }
+
+  // 5: the CSR matrix. A row is the concatenation over groups (column ranges) of the
+  // document's entries in each group, each short piece sorted by insertion.
+  CsrMatrix<Value>& m = result.counts;
+  m.resize(documents, static_cast<Index>(columns));
+  std::int64_t* outer = m.outerIndexPtr();
+  parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
+    for (Index ci = b; ci < e; ++ci) {
+      const Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
+      for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
+        std::int64_t n = 0;
+        for (std::size_t g = 0; g < groups; ++g) {
+          const auto& column = groupState[g].column;
+          const auto& entries = chunk.groupKeys[g];
+          const std::uint32_t begin = d == 0 ? 0 : chunk.groupDocEnds[g][d - 1];
+          for (std::uint32_t r = begin; r < chunk.groupDocEnds[g][d]; ++r) n += column[entries[r] >> 32] >= 0 ? 1 : 0;
+        }
+        outer[chunk.firstDoc + static_cast<std::int64_t>(d) + 1] = n;
+      }
+    }
+  });
+  outer[0] = 0;
+  for (Index i = 0; i < documents; ++i) outer[i + 1] += outer[i];
+  m.resizeNonZeros(outer[documents]);
+  std::int64_t* inner = m.innerIndexPtr();
+  Value* value = m.valuePtr();
+  parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
+    for (Index ci = b; ci < e; ++ci) {
+      Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
+      for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
+        std::int64_t at = outer[chunk.firstDoc + static_cast<std::int64_t>(d)];
+        for (std::size_t g = 0; g < groups; ++g) {
+          const auto& column = groupState[g].column;
+          const auto& entries = chunk.groupKeys[g];
+          const std::uint32_t begin = d == 0 ? 0 : chunk.groupDocEnds[g][d - 1];
+          const std::int64_t pieceStart = at;
+          for (std::uint32_t r = begin; r < chunk.groupDocEnds[g][d]; ++r) {
+            const std::int64_t col = column[entries[r] >> 32];
+            if (col < 0) continue;
+            std::int64_t k = at++;
+            while (k > pieceStart && inner[k - 1] > col) {
+              inner[k] = inner[k - 1];
+              value[k] = value[k - 1];
+              --k;
+            }
+            inner[k] = col;
+            value[k] = static_cast<Value>(entries[r] & 0xFFFFFFFFu);
+          }
+        }
+      }
+      chunk.groupKeys = {};
+      chunk.groupDocEnds = {};
+    }
+  });
+  return result;
+}
+
+/// Looks n-grams of new documents up in a fixed vocabulary.
+class Lookup {
+ public:
+  Lookup() = default;
+
+  /// Builds the lookup of `vocabulary` (column order) for documents analyzed by
+  /// `analyzer`. Terms the analyzer can never produce simply never match.
+  Lookup(const Analyzer& analyzer, const std::vector<std::string>& vocabulary) {
+    const auto& o = analyzer.options();
+    m_word = o.analyzer == AnalyzerKind::word;
+    std::vector<std::vector<std::uint32_t>> termUnits(vocabulary.size());
+    for (std::size_t t = 0; t < vocabulary.size(); ++t) {
+      const std::string& term = vocabulary[t];
+      auto& ids = termUnits[t];
+      bool representable = !term.empty();
+      if (m_word) {
+        std::size_t start = 0;
+        while (representable) {
+          const std::size_t space = term.find(' ', start);
+          const std::string_view piece =
+              std::string_view(term).substr(start, space == std::string::npos ? std::string::npos : space - start);
+          if (piece.empty()) {
+            representable = false;
+            break;
+          }
+          bool inserted = false;
+          ids.push_back(m_units.findOrInsert(piece, hashBytes(piece.data(), piece.size()), inserted));
+          if (space == std::string::npos) break;
+          start = space + 1;
+        }
+      } else {
+        std::size_t i = 0;
+        while (representable && i < term.size()) {
+          const unicode::Decoded d = unicode::decodeAt(term, i);
+          if (!d.valid) {
+            representable = false;
+            break;
+          }
+          i += d.length;
+          if (d.cp >= m_charUnit.size()) m_charUnit.resize(d.cp + 1, kDroppedUnit);
+          if (m_charUnit[d.cp] == kDroppedUnit) m_charUnit[d.cp] = m_charCount++;
+          ids.push_back(m_charUnit[d.cp]);
+        }
+      }
+      // Longer terms than the analyzer's n-grams can never be produced.
+      if (!representable || ids.size() > static_cast<std::size_t>(o.ngramRange.second)) ids.clear();
+    }
+    const std::size_t unitCount = m_word ? m_units.size() : m_charCount;
+    m_packing = KeyPacking::forUnits(unitCount, o.ngramRange.second);
+    m_features = KeyTable(m_packing.words, vocabulary.size());
+    std::vector<std::uint64_t> key(static_cast<std::size_t>(m_packing.words));
+    m_columnOf.reserve(vocabulary.size());
+    for (std::size_t t = 0; t < vocabulary.size(); ++t) {
+      if (termUnits[t].empty()) continue;
+      m_packing.pack(termUnits[t].data(), static_cast<int>(termUnits[t].size()), key.data());
+      bool inserted = false;
+      const std::uint32_t id = m_features.findOrInsert(key.data(), hashKey(key.data(), m_packing.words), inserted);
+      if (inserted) m_columnOf.push_back(static_cast<std::int64_t>(t));
+      (void)id;
+    }
+  }
+
+  /// Builds the lookup of a fit's columns: `units` in rank order, the columns' packed
+  /// keys (packing.words each, in column order).
+  Lookup(const Analyzer& analyzer, const std::vector<std::string>& units, const KeyPacking& packing,
+         const std::vector<std::uint64_t>& columnKeys)
+      : m_packing(packing) {
+    m_word = analyzer.options().analyzer == AnalyzerKind::word;
+    if (m_word) {
+      for (const auto& u : units) {
+        bool inserted = false;
+        m_units.findOrInsert(u, hashBytes(u.data(), u.size()), inserted);
+      }
+    } else {
+      for (const auto& u : units) {
+        const unicode::Decoded d = unicode::decodeAt(u, 0);
+        if (d.cp >= m_charUnit.size()) m_charUnit.resize(d.cp + 1, kDroppedUnit);
+        m_charUnit[d.cp] = m_charCount++;
+      }
+    }
+    const std::size_t columns = columnKeys.size() / static_cast<std::size_t>(packing.words);
+    m_features = KeyTable(packing.words, columns);
+    m_columnOf.resize(columns);
+    for (std::size_t c = 0; c < columns; ++c) {
+      const std::uint64_t* key = columnKeys.data() + c * static_cast<std::size_t>(packing.words);
+      bool inserted = false;
+      m_features.findOrInsert(key, hashKey(key, packing.words), inserted);
+      m_columnOf[c] = static_cast<std::int64_t>(c);
+    }
+  }
+
+  /// The (column, count) pairs of one document, sorted by column, into `row`.
+  /// `scratch` holds reusable buffers.
+  struct Scratch {
+    std::string buffer;
+    std::u32string text;
+    std::vector<std::uint32_t> ids;
+    std::vector<std::int64_t> cols;
+  };
+
+  void countDocument(const Analyzer& analyzer, std::string_view doc, Scratch& s,
+                     std::vector<std::pair<std::int64_t, std::int64_t>>& row) const {
+    s.ids.clear();
+    s.cols.clear();
+    row.clear();
+    constexpr std::uint32_t unknown = kDroppedUnit - 1;
+    if (m_word) {
+      analyzer.forEachToken(doc, s.buffer, [&](std::string_view token) {
+        if (!analyzer.keepToken(token)) return;
+        const std::int64_t id = m_units.find(token, hashBytes(token.data(), token.size()));
+        s.ids.push_back(id < 0 ? unknown : static_cast<std::uint32_t>(id));
+      });
+    } else {
+      bool first = true;
+      analyzer.forEachSegment(doc, s.text, [&](const char32_t* seg, std::size_t n) {
+        if (!first) s.ids.push_back(kSegmentBreak);
+        first = false;
+        for (std::size_t k = 0; k < n; ++k) {
+          const char32_t c = seg[k];
+          s.ids.push_back(c < m_charUnit.size() && m_charUnit[c] != kDroppedUnit ? m_charUnit[c] : unknown);
+        }
+      });
+    }
+    if (m_features.size() == 0) return;
+    // Windows that contain a unit outside the vocabulary cannot match: skipped.
+    const auto& o = analyzer.options();
+    const auto minN = static_cast<std::size_t>(o.ngramRange.first);
+    const auto maxN = static_cast<std::size_t>(o.ngramRange.second);
+    std::vector<std::uint64_t> key(static_cast<std::size_t>(m_packing.words));
+    auto tryWindow = [&](const std::uint32_t* ids, std::size_t n) {
+      for (std::size_t k = 0; k < n; ++k) {
+        if (ids[k] == unknown) return;
+      }
+      m_packing.pack(ids, static_cast<int>(n), key.data());
+      const std::int64_t id = m_features.find(key.data(), hashKey(key.data(), m_packing.words));
+      if (id >= 0) s.cols.push_back(m_columnOf[static_cast<std::size_t>(id)]);
+    };
+    if (m_word) {
+      const std::size_t length = s.ids.size();
+      for (std::size_t n = minN; n <= std::min(maxN, length); ++n) {
+        for (std::size_t i = 0; i + n <= length; ++i) tryWindow(s.ids.data() + i, n);
+      }
+    } else {
+      std::size_t start = 0;
+      const std::size_t length = s.ids.size();
+      for (std::size_t i = 0; i <= length; ++i) {
+        if (i == length || s.ids[i] == kSegmentBreak) {
+          if (o.analyzer == AnalyzerKind::character || i > start) {
+            analyzer.appendCharNgrams(s.ids.data() + start, i - start, tryWindow);
+          }
+          start = i + 1;
+        }
+      }
+    }
+    std::sort(s.cols.begin(), s.cols.end());
+    for (std::size_t i = 0; i < s.cols.size();) {
+      std::size_t j = i;
+      while (j < s.cols.size() && s.cols[j] == s.cols[i]) ++j;
+      row.emplace_back(s.cols[i], static_cast<std::int64_t>(j - i));
+      i = j;
+    }
+  }
+
+ private:
+  bool m_word = true;
+  StringTable m_units;
+  std::vector<std::uint32_t> m_charUnit;
+  std::uint32_t m_charCount = 0;
+  KeyPacking m_packing;
+  KeyTable m_features;
+  std::vector<std::int64_t> m_columnOf;
+};
+
+/// Counts documents against a Lookup: the (documents, columns) count matrix.
+template <typename Value, typename Source>
+CsrMatrix<Value> countWithLookup(const Analyzer& analyzer, const Lookup& lookup, Index columns, Source& source, int threads, std::string_view where,
+                            const ProgressCallback& progress, std::int64_t totalBytes) {
+  std::vector<std::int64_t> rowStart{0};
+  std::vector<std::int64_t> cols;
+  std::vector<std::int64_t> vals;
+  ProgressTracker tracker(progress, totalBytes, "transform", totalBytes > 0 ? "bytes" : "documents");
+  std::int64_t docs = 0, bytes = 0;
+  forEachBlock(source, threads, [&](const DocumentBlock& block) {
+    const auto ranges = chunkRanges(block);
+    std::vector<std::vector<std::int64_t>> cCols(ranges.size()), cVals(ranges.size()), cNnz(ranges.size());
+    parallelFor(0, static_cast<Index>(ranges.size()), 1, threads, [&](Index b, Index e) {
+      Lookup::Scratch scratch;
+      std::vector<std::pair<std::int64_t, std::int64_t>> row;
+      for (Index ci = b; ci < e; ++ci) {
+        const auto c = static_cast<std::size_t>(ci);
+        for (std::size_t d = ranges[c].first; d < ranges[c].second; ++d) {
+          try {
+            lookup.countDocument(analyzer, block.docs[d], scratch, row);
+          } catch (const std::invalid_argument&) {
+            rethrowDocumentError(where, source.source(), block, d);
+          }
+          for (const auto& [col, count] : row) {
+            cCols[c].push_back(col);
+            cVals[c].push_back(count);
+          }
+          cNnz[c].push_back(static_cast<std::int64_t>(row.size()));
+        }
+      }
+    });
+    for (std::size_t c = 0; c < ranges.size(); ++c) {
+      for (std::int64_t n : cNnz[c]) rowStart.push_back(rowStart.back() + n);
+      cols.insert(cols.end(), cCols[c].begin(), cCols[c].end());
+      vals.insert(vals.end(), cVals[c].begin(), cVals[c].end());
+    }
+    docs += static_cast<std::int64_t>(block.docs.size());
+    for (const auto d : block.docs) bytes += static_cast<std::int64_t>(d.size()) + 1;  // the reader runs ahead
+    tracker.update(totalBytes > 0 ? std::min(totalBytes, bytes) : docs);
+  });
+  tracker.finish(totalBytes > 0 ? totalBytes : docs);
+  CsrMatrix<Value> m(static_cast<Index>(rowStart.size() - 1), columns);
+  m.resizeNonZeros(rowStart.back());
+  std::copy(rowStart.begin(), rowStart.end(), m.outerIndexPtr());
+  std::copy(cols.begin(), cols.end(), m.innerIndexPtr());
+  for (std::size_t k = 0; k < vals.size(); ++k) m.valuePtr()[k] = static_cast<Value>(vals[k]);
+  return m;
+}
+
+}  // namespace detail
+}  // namespace eigenrec::text
+
+#endif  // EIGENREC_TEXT_DETAIL_COUNTING_HPP

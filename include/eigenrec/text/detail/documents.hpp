@@ -1,0 +1,191 @@
+// eigenrec/text/detail/documents.hpp: documents in blocks, from memory or streamed from a
+// file with one document per line, and errors that say which document was bad.
+#ifndef EIGENREC_TEXT_DETAIL_DOCUMENTS_HPP
+#define EIGENREC_TEXT_DETAIL_DOCUMENTS_HPP
+
+#include <eigenrec/core/checks.hpp>
+#include <eigenrec/text/analyzer.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace eigenrec::text::detail {
+
+/// A run of consecutive documents. Views point into the source's buffer (file) or the
+/// caller's strings (memory) and stay valid until the next call of next().
+struct DocumentBlock {
+  std::vector<std::string_view> docs;
+  std::int64_t firstIndex = 0;  ///< index of docs[0] in the whole input
+  std::int64_t firstLine = 0;   ///< 1-based line of docs[0] in a file; 0 for memory input
+};
+
+/// Turns an analyzer error on document `index` of a block into the library's error:
+/// FormatError "file:line:column: ..." for files, std::invalid_argument naming the
+/// function and the document index for memory input.
+[[noreturn]] inline void rethrowDocumentError(std::string_view where, const std::string& source,
+                                              const DocumentBlock& block, std::size_t index) {
+  const std::int64_t doc = block.firstIndex + static_cast<std::int64_t>(index);
+  try {
+    throw;
+  } catch (const InvalidUtf8& e) {
+    if (block.firstLine > 0) {
+      throw FormatError(source, block.firstLine + static_cast<std::int64_t>(index),
+                        static_cast<std::int64_t>(e.offset()) + 1,
+                        eigenrec::detail::concat("invalid UTF-8 byte 0x", std::hex, e.byte(),
+                                                 " (use DecodeError::replace or ::ignore to accept it)"));
+    }
+    throwInvalidArgument(where, "document ", doc, ": ", e.what());
+  } catch (const DocumentTooLong& e) {
+    if (block.firstLine > 0) {
+      throw FormatError(source, block.firstLine + static_cast<std::int64_t>(index), 0, e.what());
+    }
+    throwInvalidArgument(where, "document ", doc, ": ", e.what());
+  }
+}
+
+/// Documents of a random-access container of strings, in blocks.
+class MemoryDocuments {
+ public:
+  explicit MemoryDocuments(std::vector<std::string_view> docs, std::size_t blockDocs = std::size_t{1} << 16)
+      : m_docs(std::move(docs)), m_blockDocs(blockDocs) {}
+
+  bool next(DocumentBlock& block) {
+    if (m_next >= m_docs.size()) return false;
+    const std::size_t end = std::min(m_docs.size(), m_next + m_blockDocs);
+    block.docs.assign(m_docs.begin() + static_cast<std::ptrdiff_t>(m_next),
+                      m_docs.begin() + static_cast<std::ptrdiff_t>(end));
+    block.firstIndex = static_cast<std::int64_t>(m_next);
+    block.firstLine = 0;
+    m_next = end;
+    return true;
+  }
+
+  const std::string& source() const noexcept { return m_source; }
+  std::int64_t bytesRead() const noexcept { return 0; }
+
+ private:
+  std::vector<std::string_view> m_docs;
+  std::size_t m_blockDocs;
+  std::size_t m_next = 0;
+  std::string m_source = "<memory>";
+};
+
+/// Streams a file with one document per line: lines end at '\n', a '\r' before it is
+/// removed, a last line without '\n' counts. Reads about `blockBytes` at a time; a line
+/// longer than maxLineBytes throws FormatError instead of filling memory.
+class FileDocuments {
+ public:
+  FileDocuments(const std::string& path, std::int64_t maxLineBytes, std::size_t blockBytes = std::size_t{4} << 20)
+      : m_in(path, std::ios::binary), m_source(path), m_maxLine(maxLineBytes), m_blockBytes(blockBytes) {
+    if (!m_in) throw IoError(eigenrec::detail::concat("cannot open '", path, "' for reading"));
+    m_in.seekg(0, std::ios::end);
+    const auto size = m_in.tellg();
+    m_fileSize = size < 0 ? -1 : static_cast<std::int64_t>(size);
+    m_in.seekg(0, std::ios::beg);
+  }
+
+  /// The next block of lines. Its views stay valid until the call after next (two
+  /// buffers alternate), so a block can be read ahead while the previous one is used.
+  bool next(DocumentBlock& block) {
+    block.docs.clear();
+    Buffer& previous = m_buffers[m_current];
+    m_current = 1 - m_current;
+    Buffer& buffer = m_buffers[m_current];
+    // The unfinished line of the previous buffer starts this one; then read more.
+    const std::size_t leftover = previous.size - m_consumed;
+    reserve(buffer, leftover + m_blockBytes, false);
+    if (leftover > 0) std::memcpy(buffer.data.get(), previous.data.get() + m_consumed, leftover);
+    buffer.size = leftover;
+    m_consumed = 0;
+    while (!m_eof) {
+      reserve(buffer, buffer.size + m_blockBytes, true);
+      const std::size_t old = buffer.size;
+      m_in.read(buffer.data.get() + old, static_cast<std::streamsize>(m_blockBytes));
+      const auto got = static_cast<std::size_t>(m_in.gcount());
+      buffer.size = old + got;
+      m_bytesRead += static_cast<std::int64_t>(got);
+      if (got < m_blockBytes) {
+        if (m_in.bad()) throw IoError(eigenrec::detail::concat(m_source, ": read error after line ", m_line));
+        m_eof = true;
+      }
+      if (got > 0 && std::memchr(buffer.data.get() + old, '\n', got) != nullptr) break;
+      if (static_cast<std::int64_t>(buffer.size) > m_maxLine) {
+        throw FormatError(m_source, m_line + 1, 0,
+                          eigenrec::detail::concat("line longer than maxDocumentBytes = ", m_maxLine));
+      }
+    }
+    block.firstIndex = m_docCount;
+    block.firstLine = m_line + 1;
+    const char* data = buffer.data.get();
+    std::size_t start = 0;
+    while (start < buffer.size) {
+      const void* nl = std::memchr(data + start, '\n', buffer.size - start);
+      if (nl == nullptr) break;
+      const auto at = static_cast<std::size_t>(static_cast<const char*>(nl) - data);
+      addLine(block, start, at);
+      start = at + 1;
+    }
+    if (m_eof && start < buffer.size) {
+      addLine(block, start, buffer.size);
+      start = buffer.size;
+    }
+    m_consumed = start;
+    return !block.docs.empty();
+  }
+
+  const std::string& source() const noexcept { return m_source; }
+  std::int64_t bytesRead() const noexcept { return m_bytesRead; }
+  std::int64_t fileSize() const noexcept { return m_fileSize; }
+
+ private:
+  void addLine(DocumentBlock& block, std::size_t start, std::size_t end) {
+    ++m_line;
+    ++m_docCount;
+    const char* data = m_buffers[m_current].data.get();
+    if (end > start && data[end - 1] == '\r') --end;
+    if (static_cast<std::int64_t>(end - start) > m_maxLine) {
+      throw FormatError(m_source, m_line, 0,
+                        eigenrec::detail::concat("line of ", end - start, " bytes exceeds maxDocumentBytes = ", m_maxLine));
+    }
+    block.docs.emplace_back(data + start, end - start);
+  }
+
+  std::ifstream m_in;
+  std::string m_source;
+  std::int64_t m_maxLine;
+  std::size_t m_blockBytes;
+  struct Buffer {
+    std::unique_ptr<char[]> data;
+    std::size_t capacity = 0;
+    std::size_t size = 0;
+  };
+
+  // Grows `buffer` to at least `capacity` bytes (no zero-filling), keeping its bytes if asked.
+  static void reserve(Buffer& buffer, std::size_t capacity, bool keep) {
+    if (buffer.capacity >= capacity) return;
+    const std::size_t grown = std::max(2 * buffer.capacity, capacity);
+    std::unique_ptr<char[]> data(new char[grown]);
+    if (keep && buffer.size > 0) std::memcpy(data.get(), buffer.data.get(), buffer.size);
+    buffer.data = std::move(data);
+    buffer.capacity = grown;
+  }
+
+  Buffer m_buffers[2];
+  int m_current = 0;
+  std::size_t m_consumed = 0;
+  bool m_eof = false;
+  std::int64_t m_line = 0;
+  std::int64_t m_docCount = 0;
+  std::int64_t m_bytesRead = 0;
+  std::int64_t m_fileSize = -1;
+};
+
+}  // namespace eigenrec::text::detail
+
+#endif  // EIGENREC_TEXT_DETAIL_DOCUMENTS_HPP

@@ -1,0 +1,301 @@
+// eigenrec/text/detail/tables.hpp: the open-addressing hash tables of the vectorizers:
+// strings -> ids (tokens) and packed n-gram keys -> ids.
+#ifndef EIGENREC_TEXT_DETAIL_TABLES_HPP
+#define EIGENREC_TEXT_DETAIL_TABLES_HPP
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace eigenrec::text::detail {
+
+/// Final mixer of MurmurHash3 (fmix64): every input bit affects every output bit.
+inline std::uint64_t fmix64(std::uint64_t h) noexcept {
+  h ^= h >> 33;
+  h *= 0xFF51AFD7ED558CCDULL;
+  h ^= h >> 33;
+  h *= 0xC4CEB9FE1A85EC53ULL;
+  h ^= h >> 33;
+  return h;
+}
+
+/// Up to 8 bytes (n <= 8) as one word, without reading past p + n: for a fixed n the
+/// result determines the bytes (overlapping loads, as in wyhash).
+inline std::uint64_t readSmall(const char* p, std::size_t n) noexcept {
+  if (n >= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    return w;
+  }
+  if (n >= 4) {
+    std::uint32_t lo, hi;
+    std::memcpy(&lo, p, 4);
+    std::memcpy(&hi, p + n - 4, 4);
+    return static_cast<std::uint64_t>(lo) | (static_cast<std::uint64_t>(hi) << 32);
+  }
+  if (n == 0) return 0;
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  return static_cast<std::uint64_t>(u[0]) | (static_cast<std::uint64_t>(u[n / 2]) << 8) |
+         (static_cast<std::uint64_t>(u[n - 1]) << 16);
+}
+
+/// 64-bit hash of a byte string: 8-byte words folded by multiply-rotate, then fmix64.
+inline std::uint64_t hashBytes(const char* p, std::size_t n) noexcept {
+  std::uint64_t h = 0x9E3779B97F4A7C15ULL ^ (n * 0xC2B2AE3D27D4EB4FULL);
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    h = (h ^ (w * 0x87C37B91114253D5ULL)) * 0x4CF5AD432745937FULL;
+    h = (h << 29) | (h >> 35);
+  }
+  if (i < n) {
+    const std::uint64_t w = readSmall(p + i, n - i);
+    h = (h ^ (w * 0x87C37B91114253D5ULL)) * 0x4CF5AD432745937FULL;
+  }
+  return fmix64(h);
+}
+
+/// Hash of a key of `words` 64-bit words.
+inline std::uint64_t hashKey(const std::uint64_t* key, int words) noexcept {
+  std::uint64_t h = 0x2545F4914F6CDD1DULL;
+  for (int i = 0; i < words; ++i) h = (h ^ key[i]) * 0x9E3779B97F4A7C15ULL;
+  return fmix64(h);
+}
+
+/// Strings -> dense ids 0, 1, ... in insertion order. A slot holds the id, 24 bits of
+/// the hash, the length (up to 255) and the first 8 bytes (readSmall), so strings of up
+/// to 8 bytes are found without touching the string storage.
+class StringTable {
+ public:
+  StringTable() { rehash(64); }
+
+  std::size_t size() const noexcept { return m_hashes.size(); }
+
+  std::string_view at(std::uint32_t id) const noexcept {
+    return std::string_view(m_arena.data() + m_offsets[id], m_offsets[id + 1] - m_offsets[id]);
+  }
+  std::uint64_t hashOf(std::uint32_t id) const noexcept { return m_hashes[id]; }
+
+  /// Id of `s` (hash h = hashBytes(s)), inserting it if new.
+  std::uint32_t findOrInsert(std::string_view s, std::uint64_t h, bool& inserted) {
+    const std::uint64_t tag = tagOf(s, h);
+    const std::uint64_t prefix = prefixOf(s);
+    std::size_t slot = h & m_mask;
+    while (true) {
+      const Slot& e = m_slots[slot];
+      if (e.head == 0) break;
+      if ((e.head & ~std::uint64_t{0xFFFFFFFF}) == tag && e.prefix == prefix) {
+        const auto id = static_cast<std::uint32_t>((e.head & 0xFFFFFFFF) - 1);
+        if (s.size() <= 8 || at(id) == s) {
+          inserted = false;
+          return id;
+        }
+      }
+      slot = (slot + 1) & m_mask;
+    }
+    const auto id = static_cast<std::uint32_t>(m_hashes.size());
+    m_slots[slot] = Slot{tag | (std::uint64_t{id} + 1), prefix};
+    m_hashes.push_back(h);
+    m_arena.append(s.data(), s.size());
+    m_offsets.push_back(m_arena.size());
+    inserted = true;
+    if (2 * m_hashes.size() > m_slots.size()) rehash(2 * m_slots.size());
+    return id;
+  }
+
+  /// Id of `s`, or -1.
+  std::int64_t find(std::string_view s, std::uint64_t h) const noexcept {
+    const std::uint64_t tag = tagOf(s, h);
+    const std::uint64_t prefix = prefixOf(s);
+    std::size_t slot = h & m_mask;
+    while (true) {
+      const Slot& e = m_slots[slot];
+      if (e.head == 0) return -1;
+      if ((e.head & ~std::uint64_t{0xFFFFFFFF}) == tag && e.prefix == prefix) {
+        const auto id = static_cast<std::uint32_t>((e.head & 0xFFFFFFFF) - 1);
+        if (s.size() <= 8 || at(id) == s) return id;
+      }
+      slot = (slot + 1) & m_mask;
+    }
+  }
+
+  std::size_t memoryBytes() const noexcept {
+    return m_slots.capacity() * sizeof(Slot) + m_hashes.capacity() * 8 + m_offsets.capacity() * 8 + m_arena.capacity();
+  }
+
+ private:
+  struct Slot {
+    std::uint64_t head;    // hash bits 40..63 | length (<= 255) << 32 | (id + 1); 0 = empty
+    std::uint64_t prefix;  // readSmall of the first 8 bytes
+  };
+
+  static std::uint64_t tagOf(std::string_view s, std::uint64_t h) noexcept {
+    const std::uint64_t length = s.size() < 255 ? s.size() : 255;
+    return (h & 0xFFFFFF0000000000ULL) | (length << 32);
+  }
+  // Determines the string among strings of its length when it has at most 8 bytes.
+  static std::uint64_t prefixOf(std::string_view s) noexcept { return readSmall(s.data(), s.size() < 8 ? s.size() : 8); }
+
+  void rehash(std::size_t capacity) {
+    m_slots.assign(capacity, Slot{0, 0});
+    m_mask = capacity - 1;
+    for (std::size_t id = 0; id < m_hashes.size(); ++id) {
+      const std::uint64_t h = m_hashes[id];
+      const std::string_view s = at(static_cast<std::uint32_t>(id));
+      std::size_t slot = h & m_mask;
+      while (m_slots[slot].head != 0) slot = (slot + 1) & m_mask;
+      m_slots[slot] = Slot{tagOf(s, h) | (id + 1), prefixOf(s)};
+    }
+  }
+
+  std::vector<Slot> m_slots;
+  std::size_t m_mask = 0;
+  std::vector<std::uint64_t> m_hashes;
+  std::vector<std::size_t> m_offsets{0};
+  std::string m_arena;
+};
+
+/// Keys of `words` 64-bit words (never all zero: the first word is non-zero) -> dense ids
+/// in insertion order. Slots hold the key inline followed by the id.
+class KeyTable {
+ public:
+  explicit KeyTable(int words = 1, std::size_t expected = 0) : m_words(words), m_stride(static_cast<std::size_t>(words) + 1) {
+    std::size_t capacity = 64;
+    while (10 * expected > 7 * capacity) capacity *= 2;  // load factor <= 0.7
+    rehash(capacity);
+  }
+
+  std::size_t size() const noexcept { return m_count; }
+  int words() const noexcept { return m_words; }
+  const std::uint64_t* key(std::uint32_t id) const noexcept { return m_keys.data() + static_cast<std::size_t>(id) * m_words; }
+
+  std::uint32_t findOrInsert(const std::uint64_t* k, std::uint64_t h, bool& inserted) {
+    std::size_t slot = h & m_mask;
+    while (true) {
+      std::uint64_t* s = m_slots.data() + slot * m_stride;
+      if (s[0] == 0) {
+        const auto id = static_cast<std::uint32_t>(m_count++);
+        std::memcpy(s, k, sizeof(std::uint64_t) * static_cast<std::size_t>(m_words));
+        s[m_words] = id;
+        m_keys.insert(m_keys.end(), k, k + m_words);
+        inserted = true;
+        if (10 * m_count > 7 * m_capacity) rehash(2 * m_capacity);
+        return id;
+      }
+      if (equal(s, k)) {
+        inserted = false;
+        return static_cast<std::uint32_t>(s[m_words]);
+      }
+      slot = (slot + 1) & m_mask;
+    }
+  }
+
+  std::int64_t find(const std::uint64_t* k, std::uint64_t h) const noexcept {
+    std::size_t slot = h & m_mask;
+    while (true) {
+      const std::uint64_t* s = m_slots.data() + slot * m_stride;
+      if (s[0] == 0) return -1;
+      if (equal(s, k)) return static_cast<std::int64_t>(s[m_words]);
+      slot = (slot + 1) & m_mask;
+    }
+  }
+
+  /// Hints the cache to load the slot of hash h (for a lookup a few keys later).
+  void prefetch(std::uint64_t h) const noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(m_slots.data() + (h & m_mask) * m_stride);
+#else
+    (void)h;
+#endif
+  }
+
+  std::size_t memoryBytes() const noexcept { return (m_slots.capacity() + m_keys.capacity()) * 8; }
+
+ private:
+  bool equal(const std::uint64_t* a, const std::uint64_t* b) const noexcept {
+    if (a[0] != b[0]) return false;
+    for (int i = 1; i < m_words; ++i) {
+      if (a[i] != b[i]) return false;
+    }
+    return true;
+  }
+
+  void rehash(std::size_t capacity) {
+    m_slots.assign(capacity * m_stride, 0);
+    m_capacity = capacity;
+    m_mask = capacity - 1;
+    for (std::size_t id = 0; id < m_count; ++id) {
+      const std::uint64_t* k = m_keys.data() + id * m_words;
+      std::size_t slot = hashKey(k, m_words) & m_mask;
+      while (m_slots[slot * m_stride] != 0) slot = (slot + 1) & m_mask;
+      std::memcpy(m_slots.data() + slot * m_stride, k, sizeof(std::uint64_t) * static_cast<std::size_t>(m_words));
+      m_slots[slot * m_stride + m_words] = id;
+    }
+  }
+
+  int m_words;
+  std::size_t m_stride;
+  std::vector<std::uint64_t> m_slots;
+  std::size_t m_capacity = 0;
+  std::size_t m_mask = 0;
+  std::size_t m_count = 0;
+  std::vector<std::uint64_t> m_keys;
+};
+
+/// How n-gram keys are packed: each unit id + 1 takes `bits` bits; `lanes` units per
+/// 64-bit word, most significant lane first, so comparing keys word by word (as unsigned)
+/// orders them like the tuples of unit ids (a prefix before its extensions).
+struct KeyPacking {
+  int bits = 1;
+  int lanes = 64;
+  int words = 1;
+  std::uint8_t laneWord[64] = {};   // lane i -> its word
+  std::uint8_t laneShift[64] = {};  // lane i -> its shift in that word
+
+  static KeyPacking forUnits(std::uint64_t units, int maxN) {
+    KeyPacking p;
+    p.bits = 1;
+    while (p.bits < 32 && (std::uint64_t{1} << p.bits) <= units + 1) ++p.bits;
+    p.lanes = 64 / p.bits;
+    p.words = (maxN + p.lanes - 1) / p.lanes;
+    for (int i = 0; i < 64; ++i) {
+      p.laneWord[i] = static_cast<std::uint8_t>(i / p.lanes);
+      p.laneShift[i] = static_cast<std::uint8_t>((p.lanes - 1 - i % p.lanes) * p.bits);
+    }
+    return p;
+  }
+
+  /// Writes the key of ids[0..n) into key[0..words).
+  template <typename Id>
+  void pack(const Id* ids, int n, std::uint64_t* key) const noexcept {
+    if (words == 1) {
+      std::uint64_t k = 0;
+      for (int i = 0; i < n; ++i) k |= (static_cast<std::uint64_t>(ids[i]) + 1) << laneShift[i];
+      key[0] = k;
+      return;
+    }
+    for (int w = 0; w < words; ++w) key[w] = 0;
+    for (int i = 0; i < n; ++i) key[laneWord[i]] |= (static_cast<std::uint64_t>(ids[i]) + 1) << laneShift[i];
+  }
+
+  /// Number of units in a key and their ids.
+  int unpack(const std::uint64_t* key, std::uint32_t* ids) const noexcept {
+    int n = 0;
+    const std::uint64_t mask = (std::uint64_t{1} << bits) - 1;
+    for (int w = 0; w < words; ++w) {
+      for (int l = 0; l < lanes; ++l) {
+        const std::uint64_t v = (key[w] >> ((lanes - 1 - l) * bits)) & mask;
+        if (v == 0) return n;
+        ids[n++] = static_cast<std::uint32_t>(v - 1);
+      }
+    }
+    return n;
+  }
+};
+
+}  // namespace eigenrec::text::detail
+
+#endif  // EIGENREC_TEXT_DETAIL_TABLES_HPP

@@ -1,0 +1,512 @@
+// The text module beyond scikit-learn parity: bad input, BM25 worked by hand, files
+// streamed line by line, save / load, and the Matrix Market reader / writer.
+#include <catch2/catch.hpp>
+#include <eigenrec/io/matrix_market.hpp>
+#include <eigenrec/text.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace eigenrec;
+using namespace eigenrec::text;
+using Catch::Contains;
+
+namespace {
+
+const std::vector<std::string> kGuide = {"This is the first document.", "This document is the second document.",
+                                         "And this is the third one.", "Is this the first document?"};
+
+// A scratch file removed at the end of the test.
+struct TempFile {
+  std::string path;
+  explicit TempFile(const std::string& name, const std::string& content = "")
+      : path((std::filesystem::temp_directory_path() /
+              ("eigenrec_text_" + name + "_" + std::to_string(reinterpret_cast<std::uintptr_t>(this)))).string()) {
+    std::ofstream(path, std::ios::binary) << content;
+  }
+  ~TempFile() {
+    std::error_code ignored;
+    std::filesystem::remove(path, ignored);
+  }
+};
+
+template <typename A, typename B>
+bool sameSparse(const A& a, const B& b) {
+  return a.rows() == b.rows() && a.cols() == b.cols() && Eigen::MatrixXd(a.template cast<double>()) ==
+                                                             Eigen::MatrixXd(b.template cast<double>());
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Analyzer
+
+TEST_CASE("Analyzer: scikit-learn's default token rule", "[text][analyzer]") {
+  const Analyzer a;
+  CHECK(a.analyze("Hello, World! a I x_1 42 -- don't") ==
+        std::vector<std::string>{"hello", "world", "x_1", "42", "don"});
+  CHECK(a.analyze("").empty());
+  CHECK(a.analyze("   \t ").empty());
+  AnalyzerOptions o;
+  o.minTokenLength = 1;
+  CHECK(Analyzer(o).analyze("a I x") == std::vector<std::string>{"a", "i", "x"});
+  o.minTokenLength = 4;
+  CHECK(Analyzer(o).analyze("one three seven") == std::vector<std::string>{"three", "seven"});
+}
+
+TEST_CASE("Analyzer: stop words and a custom token filter act before n-grams", "[text][analyzer]") {
+  AnalyzerOptions o;
+  o.ngramRange = {1, 2};
+  o.stopWords = {"the", "of"};
+  o.tokenFilter = [](std::string_view t) { return t.find_first_of("0123456789") == std::string_view::npos; };
+  const Analyzer a(o);
+  // "the" and "2024" are removed, so "price" and "oil" become neighbours.
+  CHECK(a.analyze("The price of 2024 oil") == std::vector<std::string>{"price", "oil", "price oil"});
+  CHECK(a.keepToken("oil"));
+  CHECK_FALSE(a.keepToken("the"));
+  CHECK_FALSE(a.keepToken("x1"));
+  CHECK(a.tokenize("The price") == std::vector<std::string>{"the", "price"});
+}
+
+TEST_CASE("Analyzer: Unicode lowercasing, final sigma, accents", "[text][analyzer]") {
+  const Analyzer a;
+  // Python: "ΣΑΣ ΟΔΥΣΣΕΥΣ".lower() == "σας οδυσσευς" (final sigma at the word end).
+  CHECK(a.analyze("ΣΑΣ ΟΔΥΣΣΕΥΣ") == std::vector<std::string>{"σας", "οδυσσευς"});
+  AnalyzerOptions o;
+  o.stripAccents = StripAccents::unicode;
+  CHECK(Analyzer(o).analyze("Crème Brûlée naïve") == std::vector<std::string>{"creme", "brulee", "naive"});
+  CHECK(Analyzer(o).preprocess("ﬁ Å") == "fi a");
+  o.stripAccents = StripAccents::ascii;
+  CHECK(Analyzer(o).analyze("Ελλάδα café") == std::vector<std::string>{"cafe"});
+}
+
+TEST_CASE("Analyzer: invalid UTF-8 follows the DecodeError rule", "[text][analyzer][bad-input]") {
+  const std::string bad = std::string("ab\xff") + "cd";
+  const Analyzer strict;
+  REQUIRE_THROWS_AS(strict.analyze(bad), InvalidUtf8);
+  try {
+    strict.analyze(bad);
+  } catch (const InvalidUtf8& e) {
+    CHECK(e.offset() == 2);
+    CHECK(e.byte() == 0xFF);
+    CHECK_THAT(e.what(), Contains("0xFF at offset 2"));
+  }
+  AnalyzerOptions o;
+  o.decodeError = DecodeError::replace;  // U+FFFD separates
+  CHECK(Analyzer(o).analyze(bad) == std::vector<std::string>{"ab", "cd"});
+  o.decodeError = DecodeError::ignore;  // the bytes vanish, the text joins up
+  CHECK(Analyzer(o).analyze(bad) == std::vector<std::string>{"abcd"});
+  // A truncated 4-byte sequence is one replacement character (maximal subpart).
+  o.decodeError = DecodeError::replace;
+  o.analyzer = AnalyzerKind::character;
+  CHECK(Analyzer(o).analyze("a\xF0\x9F\x98" "b") == std::vector<std::string>{"a", "\xEF\xBF\xBD", "b"});
+}
+
+TEST_CASE("Analyzer: bad options and over-long documents", "[text][analyzer][bad-input]") {
+  AnalyzerOptions o;
+  o.ngramRange = {2, 1};
+  CHECK_THROWS_WITH(Analyzer(o), Contains("Analyzer: ngramRange expected 1 <= min_n <= max_n, got (2, 1)"));
+  o.ngramRange = {0, 1};
+  CHECK_THROWS_AS(Analyzer(o), std::invalid_argument);
+  o = AnalyzerOptions();
+  o.minTokenLength = 0;
+  CHECK_THROWS_WITH(Analyzer(o), Contains("minTokenLength"));
+  o = AnalyzerOptions();
+  o.stopWords = {""};
+  CHECK_THROWS_WITH(Analyzer(o), Contains("empty stop word"));
+  o = AnalyzerOptions();
+  o.maxDocumentBytes = 10;
+  CHECK_THROWS_AS(Analyzer(o).analyze("this document is longer than ten bytes"), DocumentTooLong);
+  CHECK(Analyzer(o).analyze("short doc").size() == 2);
+}
+
+// ---------------------------------------------------------------------------------------
+// Vectorizers: bad input
+
+TEST_CASE("CountVectorizer: empty corpora, empty vocabularies, pruning", "[text][bad-input]") {
+  CountVectorizer cv;
+  CHECK_THROWS_WITH(cv.fitTransform(std::vector<std::string>{}), Contains("no documents"));
+  CHECK_THROWS_WITH(cv.fitTransform(std::vector<std::string>{"", " ", "!"}), Contains("empty vocabulary"));
+  CountVectorizerOptions o;
+  o.stopWords = englishStopWords();
+  CHECK_THROWS_WITH(CountVectorizer(o).fitTransform(std::vector<std::string>{"the and of", "it is"}),
+                    Contains("empty vocabulary"));
+  o = CountVectorizerOptions();
+  o.minDf = DocumentFrequency::count(3);
+  o.maxDf = DocumentFrequency::count(2);
+  CHECK_THROWS_WITH(CountVectorizer(o).fitTransform(kGuide), Contains("maxDf corresponds to fewer documents than minDf"));
+  o = CountVectorizerOptions();
+  o.minDf = DocumentFrequency::count(5);  // more than the 4 documents
+  o.maxDf = DocumentFrequency::count(10);
+  CHECK_THROWS_WITH(CountVectorizer(o).fitTransform(kGuide), Contains("no terms remain"));
+  o = CountVectorizerOptions();
+  o.minDf = DocumentFrequency::count(0);
+  o.maxDf = DocumentFrequency::proportion(0.2);  // 0.8 documents: every term is in at least one
+  CHECK_THROWS_WITH(CountVectorizer(o).fitTransform(kGuide), Contains("no terms remain"));
+  CHECK_THROWS_WITH(CountVectorizer().transform(kGuide), Contains("not fitted"));
+  CHECK_FALSE(CountVectorizer().fitted());
+}
+
+TEST_CASE("CountVectorizer: option validation", "[text][bad-input]") {
+  CountVectorizerOptions o;
+  o.minDf = DocumentFrequency::proportion(1.5);
+  CHECK_THROWS_WITH(CountVectorizer(o), Contains("minDf expected in [0, 1], got 1.5"));
+  o = CountVectorizerOptions();
+  o.maxDf = DocumentFrequency::count(-1);
+  CHECK_THROWS_WITH(CountVectorizer(o), Contains("maxDf expected a document count >= 0"));
+  o = CountVectorizerOptions();
+  o.maxFeatures = -3;
+  CHECK_THROWS_WITH(CountVectorizer(o), Contains("maxFeatures expected >= 0"));
+  o = CountVectorizerOptions();
+  o.threads = -1;
+  CHECK_THROWS_AS(CountVectorizer(o), std::invalid_argument);
+  o = CountVectorizerOptions();
+  o.vocabulary = {"a", "b", "a"};
+  CHECK_THROWS_WITH(CountVectorizer(o), Contains("duplicate term 'a'"));
+  Bm25VectorizerOptions b;
+  b.b = 1.5;
+  CHECK_THROWS_WITH(Bm25Vectorizer<double>(b), Contains("Bm25Vectorizer: b expected in [0, 1]"));
+  b = Bm25VectorizerOptions();
+  b.k1 = -1;
+  CHECK_THROWS_WITH(Bm25Vectorizer<double>(b), Contains("k1 expected >= 0"));
+}
+
+TEST_CASE("CountVectorizer: invalid UTF-8 names the document", "[text][bad-input]") {
+  const std::vector<std::string> docs = {"fine", "also fine", "bro\xC3ken"};
+  CHECK_THROWS_WITH(CountVectorizer().fitTransform(docs),
+                    Contains("CountVectorizer::fitTransform: document 2: invalid UTF-8: byte 0xC3 at offset 3"));
+  CountVectorizer fitted;
+  fitted.fit(kGuide);
+  CHECK_THROWS_WITH(fitted.transform(docs), Contains("CountVectorizer::transform: document 2"));
+  CountVectorizerOptions o;
+  o.decodeError = DecodeError::replace;
+  CHECK(CountVectorizer(o).fit(docs).vocabulary() == std::vector<std::string>{"also", "bro", "fine", "ken"});
+}
+
+TEST_CASE("TfidfVectorizer: smoothIdf = false with a term in no document", "[text][bad-input]") {
+  TfidfVectorizerOptions o;
+  o.vocabulary = {"document", "zebra"};
+  o.smoothIdf = false;
+  CHECK_THROWS_WITH(TfidfVectorizer<double>(o).fit(kGuide), Contains("'zebra' occurs in no document"));
+  o.smoothIdf = true;  // smoothing keeps it finite: ln(5 / 1) + 1
+  TfidfVectorizer<double> v(o);
+  v.fit(kGuide);
+  CHECK(v.idf()(1) == Approx(std::log(5.0) + 1.0).epsilon(1e-15));
+}
+
+// ---------------------------------------------------------------------------------------
+// Vocabulary access, fixed vocabularies, the transformer on its own
+
+TEST_CASE("CountVectorizer: column lookup and fixed vocabularies in the given order", "[text]") {
+  CountVectorizer cv;
+  const CountMatrix X = cv.fitTransform(kGuide);
+  CHECK(cv.numFeatures() == 9);
+  CHECK(cv.column("document") == 1);
+  CHECK(cv.column("zebra") == -1);
+  CHECK(X.coeff(1, cv.column("document")) == 2);
+  CHECK(cv.documentFrequency()[static_cast<std::size_t>(cv.column("this"))] == 4);
+  CHECK(cv.numDocuments() == 4);
+
+  CountVectorizerOptions o;
+  o.vocabulary = {"this", "document", "first", "missing", "the first"};
+  o.ngramRange = {1, 2};
+  CountVectorizer fixed(o);
+  CHECK(fixed.fitted());  // a fixed vocabulary needs no fit
+  const CountMatrix F = fixed.transform(kGuide);
+  CHECK(F.cols() == 5);
+  CHECK(fixed.column("first") == 2);
+  CHECK(fixed.column("the first") == 4);
+  CHECK(F.coeff(1, 1) == 2);  // "document" twice in document 1
+  CHECK(F.coeff(0, 4) == 1);
+  CHECK(F.coeff(0, 3) == 0);
+}
+
+TEMPLATE_TEST_CASE("TfidfTransformer on counts equals TfidfVectorizer", "[text]", float, double) {
+  CountVectorizer cv;
+  const CountMatrix counts = cv.fitTransform(kGuide);
+  TfidfTransformer<TestType> t;
+  t.fit(counts);
+  TfidfVectorizer<TestType> v;
+  const SparseRowMatrix<TestType> expected = v.fitTransform(kGuide);
+  CHECK(sameSparse(t.transform(counts), expected));
+  // scikit-learn's user guide: idf of "this" (in all 4 documents) is 1, of "and" ln(5/2) + 1.
+  CHECK(t.idf()(cv.column("this")) == Approx(1.0));
+  CHECK(t.idf()(cv.column("and")) == Approx(std::log(2.5) + 1.0));
+  CountMatrix wrong(2, 3);
+  CHECK_THROWS_WITH(t.transform(wrong), Contains("counts expected 9 columns, got 3 columns"));
+  CHECK_THROWS_WITH(TfidfTransformer<TestType>().transform(counts), Contains("not fitted"));
+}
+
+// ---------------------------------------------------------------------------------------
+// BM25, worked by hand
+
+TEMPLATE_TEST_CASE("Bm25Vectorizer: weights worked by hand", "[text][bm25]", float, double) {
+  // counts: d0 {aa: 2, bb: 1}, d1 {bb: 1, cc: 1}, d2 {aa: 1}; n = 3, df = (2, 2, 1),
+  // lengths 3, 2, 1, avgdl = 2, k1 = 1.2, b = 0.75.
+  const std::vector<std::string> docs = {"aa bb aa", "bb cc", "aa"};
+  Bm25Vectorizer<TestType> bm25;
+  const SparseRowMatrix<TestType> W = bm25.fitTransform(docs);
+  REQUIRE(bm25.vocabulary() == std::vector<std::string>{"aa", "bb", "cc"});
+  const double idfAB = std::log(1.6), idfC = std::log(8.0 / 3.0);  // ln(1 + (3 - df + .5) / (df + .5))
+  CHECK(bm25.averageLength() == Approx(2.0));
+  CHECK(bm25.idf()(0) == Approx(idfAB));
+  CHECK(bm25.idf()(2) == Approx(idfC));
+  // d0: K = 1.2 (0.25 + 0.75 * 3 / 2) = 1.65
+  CHECK(W.coeff(0, 0) == Approx(idfAB * 2 * 2.2 / (2 + 1.65)));
+  CHECK(W.coeff(0, 1) == Approx(idfAB * 2.2 / (1 + 1.65)));
+  // d1: K = 1.2, so w = idf
+  CHECK(W.coeff(1, 1) == Approx(idfAB));
+  CHECK(W.coeff(1, 2) == Approx(idfC));
+  // d2: K = 1.2 (0.25 + 0.75 / 2) = 0.75
+  CHECK(W.coeff(2, 0) == Approx(idfAB * 2.2 / 1.75));
+  CHECK(W.nonZeros() == 5);
+
+  Bm25VectorizerOptions o;
+  o.idf = Bm25Idf::robertsonSparckJones;
+  o.b = 0;
+  o.k1 = 2;
+  Bm25Vectorizer<TestType> rsj(o);
+  const SparseRowMatrix<TestType> R = rsj.fitTransform(docs);
+  CHECK(rsj.idf()(0) == Approx(std::log(0.6)));  // negative: "aa" is in 2 of 3 documents
+  CHECK(R.coeff(0, 0) == Approx(std::log(0.6) * 2 * 3 / (2 + 2)));
+  CHECK(R.coeff(1, 2) == Approx(std::log(2.5 / 1.5) * 3 / (1 + 2)));
+  // A new document: its own length against the fitted avgdl.
+  const SparseRowMatrix<TestType> Q = bm25.transform(std::vector<std::string>{"cc cc cc zz"});
+  CHECK(Q.coeff(0, 2) == Approx(idfC * 3 * 2.2 / (3 + 1.2 * (0.25 + 0.75 * 3 / 2.0))));
+}
+
+// ---------------------------------------------------------------------------------------
+// Files
+
+TEST_CASE("Files: one document per line, CRLF, last line without newline", "[text][file]") {
+  const std::vector<std::string> lines = {"This is the first document.", "", "Second   document,  second line",
+                                          "Third: the end"};
+  TempFile file("lines", "This is the first document.\r\n\nSecond   document,  second line\nThird: the end");
+  TfidfVectorizer<double> fromFile;
+  const SparseRowMatrix<double> A = fromFile.fitTransformFile(file.path);
+  TfidfVectorizer<double> fromMemory;
+  const SparseRowMatrix<double> B = fromMemory.fitTransform(lines);
+  REQUIRE(fromFile.vocabulary() == fromMemory.vocabulary());
+  CHECK(A.rows() == 4);
+  CHECK(sameSparse(A, B));
+  CHECK(sameSparse(fromFile.transformFile(file.path), B));
+  CHECK(sameSparse(fromMemory.transformFile(file.path), B));
+}
+
+TEST_CASE("Files: lines split across read blocks", "[text][file]") {
+  std::string content;
+  std::vector<std::string> expected;
+  for (int i = 0; i < 50; ++i) {
+    std::string line(static_cast<std::size_t>(i % 13), 'a' + static_cast<char>(i % 26));
+    expected.push_back(line);
+    content += line + (i % 3 == 0 ? "\r\n" : "\n");
+  }
+  TempFile file("blocks", content);
+  for (std::size_t block : {std::size_t{1}, std::size_t{7}, std::size_t{64}, std::size_t{1} << 20}) {
+    text::detail::FileDocuments source(file.path, 1000, block);
+    text::detail::DocumentBlock b[2];
+    std::vector<std::string> got;
+    std::int64_t nextLine = 1;
+    int k = 0;
+    std::vector<std::string> previousCopy;
+    while (source.next(b[k])) {
+      CHECK(b[k].firstLine == nextLine);
+      for (auto d : b[k].docs) got.emplace_back(d);
+      nextLine += static_cast<std::int64_t>(b[k].docs.size());
+      // The previous block's views stay valid while the next one is read (read-ahead).
+      std::vector<std::string> previousNow(b[1 - k].docs.begin(), b[1 - k].docs.end());
+      CHECK(previousNow == previousCopy);
+      previousCopy.assign(b[k].docs.begin(), b[k].docs.end());
+      k = 1 - k;
+    }
+    CHECK(got == expected);
+  }
+}
+
+TEST_CASE("Files: bad lines are FormatErrors with file:line:column", "[text][file][bad-input]") {
+  TempFile file("bad", "good line\nanother good one\nbad \xFF byte here\n");
+  try {
+    TfidfVectorizer<double>().fitTransformFile(file.path);
+    FAIL("expected a FormatError");
+  } catch (const FormatError& e) {
+    CHECK(e.source() == file.path);
+    CHECK(e.line() == 3);
+    CHECK(e.column() == 5);
+    CHECK_THAT(e.message(), Contains("invalid UTF-8 byte 0xff"));
+  }
+  TfidfVectorizerOptions o;
+  o.maxDocumentBytes = 12;
+  TempFile longLine("long", "short\nthis line is far too long\nshort\n");
+  try {
+    TfidfVectorizer<double>(o).fitTransformFile(longLine.path);
+    FAIL("expected a FormatError");
+  } catch (const FormatError& e) {
+    CHECK(e.line() == 2);
+    CHECK_THAT(e.message(), Contains("maxDocumentBytes = 12"));
+  }
+  TempFile noNewline("nonl", std::string(100, 'x'));
+  CHECK_THROWS_AS(TfidfVectorizer<double>(o).fitTransformFile(noNewline.path), FormatError);
+  CHECK_THROWS_AS(TfidfVectorizer<double>().fitTransformFile("/nonexistent/eigenrec/docs.txt"), IoError);
+  TempFile empty("empty", "");
+  CHECK_THROWS_WITH(TfidfVectorizer<double>().fitTransformFile(empty.path), Contains("no documents"));
+}
+
+TEST_CASE("Progress is reported while counting a file", "[text][file]") {
+  TempFile file("progress", "one two\nthree four\n");
+  TfidfVectorizerOptions o;
+  std::vector<Progress> reports;
+  o.progress = [&](const Progress& p) { reports.push_back(p); };
+  TfidfVectorizer<double>(o).fitTransformFile(file.path);
+  REQUIRE_FALSE(reports.empty());
+  CHECK(reports.back().finished);
+  CHECK(reports.back().done == reports.back().total);
+  CHECK(reports.back().unit == "bytes");
+}
+
+// ---------------------------------------------------------------------------------------
+// Save / load
+
+TEMPLATE_TEST_CASE("Save / load round trips give the same transform", "[text][serialize]", float, double) {
+  TfidfVectorizerOptions o;
+  o.ngramRange = {1, 2};
+  o.sublinearTf = true;
+  o.norm = Norm::l1;
+  o.stopWords = {"is"};
+  o.stripAccents = StripAccents::unicode;
+  TfidfVectorizer<TestType> v(o);
+  v.fit(kGuide);
+  std::stringstream buffer;
+  v.save(buffer);
+  const auto loaded = TfidfVectorizer<TestType>::load(buffer, "mem");
+  CHECK(loaded.vocabulary() == v.vocabulary());
+  CHECK(loaded.options().ngramRange == o.ngramRange);
+  CHECK(loaded.options().stripAccents == StripAccents::unicode);
+  CHECK(loaded.options().norm == Norm::l1);
+  const std::vector<std::string> fresh = {"The first document is here", "Crème document"};
+  CHECK(sameSparse(loaded.transform(fresh), v.transform(fresh)));
+
+  Bm25Vectorizer<TestType> bm25;
+  bm25.fit(kGuide);
+  TempFile file("bm25");
+  bm25.saveFile(file.path);
+  const auto bm25Loaded = Bm25Vectorizer<TestType>::loadFile(file.path);
+  CHECK(bm25Loaded.averageLength() == bm25.averageLength());
+  CHECK(sameSparse(bm25Loaded.transform(fresh), bm25.transform(fresh)));
+
+  CountVectorizerOptions co;
+  co.vocabulary = {"zeta", "alpha", "first"};
+  CountVectorizer counter(co);
+  counter.fit(kGuide);
+  std::stringstream cbuffer;
+  counter.save(cbuffer);
+  const CountVectorizer counterLoaded = CountVectorizer::load(cbuffer);
+  CHECK(counterLoaded.vocabulary() == co.vocabulary);
+  CHECK(counterLoaded.column("alpha") == 1);
+  CHECK(sameSparse(counterLoaded.transform(kGuide), counter.transform(kGuide)));
+}
+
+TEST_CASE("Load rejects wrong, truncated and corrupted archives", "[text][serialize][bad-input]") {
+  TfidfVectorizer<double> v;
+  v.fit(kGuide);
+  std::stringstream buffer;
+  v.save(buffer);
+  const std::string bytes = buffer.str();
+  {
+    std::istringstream in(bytes.substr(0, bytes.size() / 2));
+    CHECK_THROWS_AS(TfidfVectorizer<double>::load(in, "half"), FormatError);
+  }
+  {
+    std::string corrupted = bytes;
+    corrupted[corrupted.size() / 2] ^= 0x20;
+    std::istringstream in(corrupted);
+    CHECK_THROWS_AS(TfidfVectorizer<double>::load(in, "flipped"), FormatError);
+  }
+  {
+    std::istringstream in(bytes);
+    CHECK_THROWS_WITH(Bm25Vectorizer<double>::load(in, "kind"), Contains("expected 'text.Bm25Vectorizer'"));
+  }
+  {
+    std::istringstream in("not an archive at all");
+    CHECK_THROWS_AS(CountVectorizer::load(in), FormatError);
+  }
+  std::stringstream out;
+  CHECK_THROWS_WITH(TfidfVectorizer<double>().save(out), Contains("not fitted"));
+  CHECK_THROWS_AS(TfidfVectorizer<double>::loadFile("/nonexistent/eigenrec/model.bin"), IoError);
+}
+
+// ---------------------------------------------------------------------------------------
+// Matrix Market
+
+TEST_CASE("Matrix Market: write then read gives the same matrix", "[text][io][matrix_market]") {
+  SparseRowMatrix<double> m(3, 4);
+  m.insert(0, 1) = 0.1;
+  m.insert(0, 3) = -2.5e-300;
+  m.insert(2, 0) = 1.0 / 3.0;
+  m.makeCompressed();
+  std::stringstream s;
+  io::writeMatrixMarket(s, m, "made by a test\nsecond comment line");
+  const std::string text = s.str();
+  CHECK(text.rfind("%%MatrixMarket matrix coordinate real general\n%made by a test\n%second comment line\n3 4 3\n1 2 0.1\n", 0) == 0);
+  const SparseRowMatrix<double> back = io::readMatrixMarket<double>(s, "mem.mtx");
+  CHECK(sameSparse(back, m));
+  CHECK(back.coeff(2, 0) == 1.0 / 3.0);  // shortest round-trip digits are exact
+
+  SparseColMatrix<float> c = m.cast<float>();
+  std::stringstream cs;
+  io::writeMatrixMarket(cs, c);
+  CHECK(cs.str().find("\n1 2 0.1\n1 4 -0\n3 1 0.33333334\n") != std::string::npos);  // float digits
+  CountMatrix counts(2, 2);
+  counts.insert(1, 1) = 7;
+  std::stringstream is;
+  io::writeMatrixMarket(is, counts);
+  CHECK(is.str() == "%%MatrixMarket matrix coordinate integer general\n2 2 1\n2 2 7\n");
+}
+
+TEST_CASE("Matrix Market: symmetric, pattern and duplicates", "[text][io][matrix_market]") {
+  std::istringstream sym("%%MatrixMarket matrix coordinate real symmetric\n% c\n\n3 3 2\n2 1 5\n3 3 1.5\n");
+  const auto m = io::readMatrixMarket<double>(sym);
+  CHECK(m.coeff(1, 0) == 5);
+  CHECK(m.coeff(0, 1) == 5);
+  CHECK(m.coeff(2, 2) == 1.5);
+  CHECK(m.nonZeros() == 3);
+  std::istringstream pattern("%%matrixmarket MATRIX Coordinate pattern general\n2 2 3\n1 1\n2 1\n1 1\n");
+  const auto p = io::readMatrixMarket<float>(pattern);
+  CHECK(p.coeff(0, 0) == 2.0f);  // duplicates are summed
+  CHECK(p.coeff(1, 0) == 1.0f);
+  std::istringstream skew("%%MatrixMarket matrix coordinate integer skew-symmetric\n2 2 1\n2 1 3\n");
+  const auto k = io::readMatrixMarket<double>(skew);
+  CHECK(k.coeff(0, 1) == -3);
+}
+
+TEST_CASE("Matrix Market: malformed files throw FormatError with the line", "[text][io][matrix_market][bad-input]") {
+  auto fails = [](const std::string& text, const std::string& fragment) {
+    std::istringstream in(text);
+    CHECK_THROWS_WITH(io::readMatrixMarket<double>(in, "x.mtx"), Contains(fragment));
+  };
+  fails("", "x.mtx:1: empty file");
+  fails("hello\n1 1 0\n", "x.mtx:1:1: expected the banner");
+  fails("%%MatrixMarket matrix array real general\n2 2\n", "dense 'array' files are not supported");
+  fails("%%MatrixMarket matrix coordinate complex general\n", "field expected real, double, integer or pattern");
+  fails("%%MatrixMarket matrix coordinate real hermitian\n", "symmetry expected general");
+  fails("%%MatrixMarket matrix coordinate real general\n", "missing size line");
+  fails("%%MatrixMarket matrix coordinate real general\n2 2\n", "x.mtx:2:1: size line expected");
+  fails("%%MatrixMarket matrix coordinate real general\n2 x 1\n", "x.mtx:2:3: cols expected an integer, got 'x'");
+  fails("%%MatrixMarket matrix coordinate real general\n2 2 1\n3 1 1.0\n", "x.mtx:3:1: row expected in [1, 2], got 3");
+  fails("%%MatrixMarket matrix coordinate real general\n2 2 1\n1 0 1.0\n", "x.mtx:3:3: col expected in [1, 2], got 0");
+  fails("%%MatrixMarket matrix coordinate real general\n2 2 1\n1 1 nan\n", "x.mtx:3:5: value expected a finite number");
+  fails("%%MatrixMarket matrix coordinate real general\n2 2 1\n1 1\n", "entry expected 3 fields");
+  fails("%%MatrixMarket matrix coordinate real general\n2 2 2\n1 1 1\n", "expected 2 entries, the file ends after 1");
+  fails("%%MatrixMarket matrix coordinate real general\n2 2 1\n1 1 1\n2 2 2\n", "x.mtx:4:1: more entries than the 1 declared");
+  fails("%%MatrixMarket matrix coordinate real symmetric\n2 3 0\n", "must be square");
+  fails("%%MatrixMarket matrix coordinate integer general\n1 1 1\n1 1 2.5\n", "value expected an integer");
+  CHECK_THROWS_AS(io::readMatrixMarketFile<double>("/nonexistent/eigenrec/m.mtx"), IoError);
+  SparseRowMatrix<double> bad(1, 1);
+  bad.insert(0, 0) = std::nan("");
+  std::stringstream out;
+  CHECK_THROWS_WITH(io::writeMatrixMarket(out, bad), Contains("writeMatrixMarket: matrix expected finite values"));
+}
