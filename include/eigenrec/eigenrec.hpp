@@ -10,5 +10,6 @@
 #include <eigenrec/io.hpp>
 #include <eigenrec/metrics.hpp>
 #include <eigenrec/nn.hpp>
+#include <eigenrec/text.hpp>
 
 #endif  // EIGENREC_EIGENREC_HPP

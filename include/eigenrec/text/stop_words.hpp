@@ -1,9 +1,12 @@
-// eigenrec/text/stop_words.hpp: the built-in English stop-word list.
+// eigenrec/text/stop_words.hpp: eigenrec's built-in English stop-word list.
 //
-// The 318 words of the Glasgow Information Retrieval Group's stop-word list as
-// distributed with scikit-learn (sklearn.feature_extraction.text.ENGLISH_STOP_WORDS,
-// BSD-3-Clause), in sorted order, so that stop_words="english" gives the same
-// vocabulary. A test compares the list with scikit-learn's.
+// Written for eigenrec from English grammar: the closed-class words (articles and other
+// determiners, pronouns, prepositions, conjunctions, auxiliary and modal verbs with their
+// usual forms and apostrophe-less contractions, as the default token pattern splits
+// "don't" into "don" and "t" anyway), number and ordinal words, and frequent function
+// adverbs. It is not scikit-learn's ENGLISH_STOP_WORDS (a different, older list); to
+// reproduce scikit-learn's stop_words="english" exactly, pass that list as
+// CountVectorizerOptions::stopWords.
 #ifndef EIGENREC_TEXT_STOP_WORDS_HPP
 #define EIGENREC_TEXT_STOP_WORDS_HPP
 
@@ -13,38 +16,34 @@
 
 namespace eigenrec::text {
 
-/// scikit-learn's English stop-word list (stop_words="english"), sorted.
+/// eigenrec's English stop-word list (301 lowercase words, sorted).
 inline std::vector<std::string> englishStopWords() {
   static const char* const words[] = {
-      "a", "about", "above", "across", "after", "afterwards", "again", "against", "all", "almost", "alone",
-      "along", "already", "also", "although", "always", "am", "among", "amongst", "amoungst", "amount", "an",
-      "and", "another", "any", "anyhow", "anyone", "anything", "anyway", "anywhere", "are", "around", "as",
-      "at", "back", "be", "became", "because", "become", "becomes", "becoming", "been", "before",
-      "beforehand", "behind", "being", "below", "beside", "besides", "between", "beyond", "bill", "both",
-      "bottom", "but", "by", "call", "can", "cannot", "cant", "co", "con", "could", "couldnt", "cry", "de",
-      "describe", "detail", "do", "done", "down", "due", "during", "each", "eg", "eight", "either", "eleven",
-      "else", "elsewhere", "empty", "enough", "etc", "even", "ever", "every", "everyone", "everything",
-      "everywhere", "except", "few", "fifteen", "fifty", "fill", "find", "fire", "first", "five", "for",
-      "former", "formerly", "forty", "found", "four", "from", "front", "full", "further", "get", "give", "go",
-      "had", "has", "hasnt", "have", "he", "hence", "her", "here", "hereafter", "hereby", "herein",
-      "hereupon", "hers", "herself", "him", "himself", "his", "how", "however", "hundred", "i", "ie", "if",
-      "in", "inc", "indeed", "interest", "into", "is", "it", "its", "itself", "keep", "last", "latter",
-      "latterly", "least", "less", "ltd", "made", "many", "may", "me", "meanwhile", "might", "mill", "mine",
-      "more", "moreover", "most", "mostly", "move", "much", "must", "my", "myself", "name", "namely",
-      "neither", "never", "nevertheless", "next", "nine", "no", "nobody", "none", "noone", "nor", "not",
-      "nothing", "now", "nowhere", "of", "off", "often", "on", "once", "one", "only", "onto", "or", "other",
-      "others", "otherwise", "our", "ours", "ourselves", "out", "over", "own", "part", "per", "perhaps",
-      "please", "put", "rather", "re", "same", "see", "seem", "seemed", "seeming", "seems", "serious",
-      "several", "she", "should", "show", "side", "since", "sincere", "six", "sixty", "so", "some", "somehow",
-      "someone", "something", "sometime", "sometimes", "somewhere", "still", "such", "system", "take", "ten",
-      "than", "that", "the", "their", "them", "themselves", "then", "thence", "there", "thereafter",
-      "thereby", "therefore", "therein", "thereupon", "these", "they", "thick", "thin", "third", "this",
-      "those", "though", "three", "through", "throughout", "thru", "thus", "to", "together", "too", "top",
-      "toward", "towards", "twelve", "twenty", "two", "un", "under", "until", "up", "upon", "us", "very",
-      "via", "was", "we", "well", "were", "what", "whatever", "when", "whence", "whenever", "where",
-      "whereafter", "whereas", "whereby", "wherein", "whereupon", "wherever", "whether", "which", "while",
-      "whither", "who", "whoever", "whole", "whom", "whose", "why", "will", "with", "within", "without",
-      "would", "yet", "you", "your", "yours", "yourself", "yourselves",
+      "a", "about", "above", "across", "after", "again", "against", "ago", "all", "almost", "along", "already",
+      "also", "although", "always", "am", "amid", "among", "amongst", "an", "and", "another", "any", "anybody",
+      "anyone", "anything", "anyway", "are", "arent", "around", "as", "at", "away", "back", "be", "because", "been",
+      "before", "behind", "being", "below", "beneath", "beside", "besides", "between", "beyond", "both", "but",
+      "by", "can", "cannot", "cant", "could", "couldnt", "despite", "did", "didnt", "do", "does", "doesnt", "doing",
+      "done", "dont", "down", "during", "each", "eg", "eight", "either", "eleven", "else", "etc", "even", "ever",
+      "every", "everybody", "everyone", "everything", "except", "few", "fewer", "fifty", "first", "five", "for",
+      "forty", "four", "from", "further", "furthermore", "get", "gets", "go", "goes", "gone", "got", "had", "hadnt",
+      "half", "has", "hasnt", "have", "havent", "having", "he", "hence", "her", "here", "hers", "herself", "him",
+      "himself", "his", "how", "however", "hundred", "i", "ie", "if", "in", "indeed", "inside", "instead", "into",
+      "is", "isnt", "it", "its", "itself", "just", "last", "later", "least", "less", "like", "made", "make",
+      "makes", "many", "may", "maybe", "me", "meanwhile", "might", "mine", "more", "moreover", "most", "much",
+      "must", "my", "myself", "near", "neither", "never", "nevertheless", "next", "nine", "no", "nobody", "none",
+      "nonetheless", "noone", "nor", "not", "nothing", "now", "of", "off", "often", "on", "once", "one", "ones",
+      "only", "onto", "or", "other", "otherwise", "ought", "our", "ours", "ourselves", "out", "outside", "over",
+      "past", "per", "perhaps", "quite", "rather", "really", "said", "say", "says", "second", "seven", "several",
+      "shall", "she", "should", "shouldnt", "since", "six", "so", "some", "somebody", "someone", "something",
+      "sometimes", "somewhat", "soon", "still", "such", "take", "takes", "ten", "than", "that", "the", "their",
+      "theirs", "them", "themselves", "then", "there", "therefore", "these", "they", "third", "thirty", "this",
+      "those", "though", "thousand", "three", "through", "throughout", "thus", "till", "to", "today", "together",
+      "too", "took", "toward", "towards", "twelve", "twenty", "two", "under", "underneath", "unless", "unlike",
+      "until", "up", "upon", "us", "usually", "very", "via", "vs", "was", "wasnt", "we", "went", "were", "werent",
+      "what", "whatever", "when", "whenever", "where", "whereas", "whereby", "wherein", "wherever", "whether",
+      "which", "whichever", "while", "who", "whoever", "whom", "whose", "why", "will", "with", "within", "without",
+      "wont", "would", "wouldnt", "yes", "yet", "you", "your", "yours", "yourself", "yourselves", "zero",
   };
   return std::vector<std::string>(std::begin(words), std::end(words));
 }
