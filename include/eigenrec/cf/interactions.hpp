@@ -332,8 +332,11 @@ class InteractionMatrix {
     checkExpected(outer.front() == 0 && outer.back() == static_cast<StorageIndex>(inner.size()), where,
                   "outer offsets", "0 .. nonZeros", eigenrec::detail::concat(outer.front(), " .. ", outer.back()));
     for (Index u = 0; u < users; ++u) {
+      checkExpected(outer[static_cast<std::size_t>(u)] <= outer[static_cast<std::size_t>(u) + 1], where,
+                    "outer offsets", "non-decreasing", eigenrec::detail::concat("a decrease at row ", u));
+    }
+    for (Index u = 0; u < users; ++u) {
       const auto b = outer[static_cast<std::size_t>(u)], e = outer[static_cast<std::size_t>(u) + 1];
-      checkExpected(b <= e, where, "outer offsets", "non-decreasing", eigenrec::detail::concat("a decrease at row ", u));
       for (auto p = b; p < e; ++p) {
         const auto item = inner[static_cast<std::size_t>(p)];
         checkIndex(where, "item index", item, items);

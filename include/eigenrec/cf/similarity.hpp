@@ -140,10 +140,12 @@ class NeighbourGraph {
     const Index rows = static_cast<Index>(offsets.size()) - 1;
     checkExpected(offsets.front() == 0 && offsets.back() == static_cast<Index>(neighbours.size()), where, "offsets",
                   "0 .. nonZeros", eigenrec::detail::concat(offsets.front(), " .. ", offsets.back()));
-    std::vector<Index> mark(static_cast<std::size_t>(rows), -1);
     for (Index a = 0; a < rows; ++a) {
       checkExpected(offsets[static_cast<std::size_t>(a)] <= offsets[static_cast<std::size_t>(a) + 1], where,
                     "offsets", "non-decreasing", eigenrec::detail::concat("a decrease at row ", a));
+    }
+    std::vector<Index> mark(static_cast<std::size_t>(rows), -1);
+    for (Index a = 0; a < rows; ++a) {
       for (Index p = offsets[static_cast<std::size_t>(a)]; p < offsets[static_cast<std::size_t>(a) + 1]; ++p) {
         const Index b = neighbours[static_cast<std::size_t>(p)];
         checkIndex(where, "neighbour", b, rows);
@@ -300,7 +302,7 @@ class SimilarityEngine {
   SimilarityEngine() = default;
 
   /// x: (entities, features) CSR; xt: its transpose (features, entities) CSR. The engine
-  /// keeps statistics of them (and, for adjustedCosine, centred copies); every later call
+  /// keeps statistics of them (and, for adjustedCosine and pearson, centred copies); every later call
   /// must pass the same two matrices.
   SimilarityEngine(const SparseMatrix& x, const SparseMatrix& xt, const SimilarityOptions& options,
                    std::string_view where)
@@ -343,6 +345,25 @@ class SimilarityEngine {
         for (auto p = x.outerIndexPtr()[a]; p < x.outerIndexPtr()[a + 1]; ++p) {
           m_centredX.valuePtr()[p] = static_cast<Scalar>(static_cast<double>(x.valuePtr()[p]) -
                                                          m_featureMean[static_cast<std::size_t>(x.innerIndexPtr()[p])]);
+        }
+      }
+      m_centredXT = m_centredX.transpose();
+      m_centredXT.makeCompressed();
+      m_centred = true;
+    }
+    if (m == Measure::pearson) {
+      // Pearson over co-rated features is invariant to a shift of each entity's values;
+      // shifting by the entity's mean rounded to an integer keeps the one-pass formula
+      // n sum x_a x_b - sum x_a sum x_b accurate for data far from 0, while integer and
+      // half-star ratings stay exact (a correlation that is 0 stays exactly 0).
+      m_centredX = x;
+      for (Index a = 0; a < n; ++a) {
+        const auto b = x.outerIndexPtr()[a], e = x.outerIndexPtr()[a + 1];
+        double mean = 0;
+        for (auto p = b; p < e; ++p) mean += static_cast<double>(x.valuePtr()[p]);
+        mean = e > b ? std::round(mean / static_cast<double>(e - b)) : 0.0;
+        for (auto p = b; p < e; ++p) {
+          m_centredX.valuePtr()[p] = static_cast<Scalar>(static_cast<double>(x.valuePtr()[p]) - mean);
         }
       }
       m_centredXT = m_centredX.transpose();
@@ -394,7 +415,7 @@ class SimilarityEngine {
   }
 
   /// The same for an external entity given by sorted distinct feature indices and raw
-  /// values (values are centred here for adjustedCosine); entity `self` (or none if < 0)
+  /// values (values are centred here for adjustedCosine and pearson); entity `self` (or none if < 0)
   /// is skipped.
   template <typename F>
   void visitQuery(const SparseMatrix& xt0, const std::vector<std::pair<Index, Scalar>>& query, Index self,
@@ -405,8 +426,16 @@ class SimilarityEngine {
     for (const auto& [feature, value] : query) {
       w.queryFeatures.push_back(feature);
       double v = static_cast<double>(value);
-      if (m_options.measure == Measure::adjustedCosine) v -= m_featureMean[static_cast<std::size_t>(feature)];
+      if (m_options.measure == Measure::adjustedCosine) {
+        v = static_cast<double>(static_cast<Scalar>(v - m_featureMean[static_cast<std::size_t>(feature)]));
+      }
       w.queryValues.push_back(v);
+    }
+    if (m_options.measure == Measure::pearson && !w.queryValues.empty()) {
+      double mean = 0;
+      for (double v : w.queryValues) mean += v;
+      mean = std::round(mean / static_cast<double>(w.queryValues.size()));
+      for (double& v : w.queryValues) v = static_cast<double>(static_cast<Scalar>(v - mean));
     }
     Stats s;
     s.count = static_cast<double>(query.size());
