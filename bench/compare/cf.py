@@ -13,12 +13,16 @@ of the recommended items.
 Dense peer (one BLAS thread):
   ItemCF   C = R^T D R  (D = I, or diag(1 / ln(1 + |N(u)|)) for IUF), W = C / sqrt(n_i n_j),
            zero diagonal, keep each row's K largest (ties: smaller index), P = R W_K
+           (each item of the user adds its K nearest; eigenrec's default), or with
+           "S(j,K)" P = R W_K^T (a candidate j counts the user's items among its own K
+           nearest: the book's formula; eigenrec --neighbourhood candidate)
   UserCF   C = R D R^T  (D = I, or diag(1 / ln(1 + |N(i)|)) for IIF), W as above,
            P = W_K R
   top-N    of P with seen items masked (ties: smaller index)
 Indices follow the order of first appearance in ua.base, as in eigenrec, so that ties
 break the same way. Timing: fit (similarities + pruning) plus top-N for every user,
-best of --repeat runs, for both implementations.
+best of --repeat runs, for both implementations, as processor time (time.process_time /
+std::clock: robust on a shared, loaded machine) and as wall-clock time. Times in ms.
 """
 
 import argparse
@@ -58,8 +62,9 @@ def top_k_rows(S, K):
     return out
 
 
-def dense_cf(R, model, weighted, K, N):
-    """R: binary csr (users, items). Returns the top-N lists (users, N)."""
+def dense_cf(R, model, weighted, K, N, candidate=False):
+    """R: binary csr (users, items). Returns the top-N lists (users, N). candidate: ItemCF
+    scores p(u, j) from the user's items among j's K nearest (P = R W_K^T)."""
     if model == "itemcf":
         X = R.T.tocsr()  # items over users
         feature_count = np.asarray(R.sum(axis=1)).ravel()  # |N(u)|
@@ -76,7 +81,7 @@ def dense_cf(R, model, weighted, K, N):
     np.fill_diagonal(W, 0.0)
     WK = top_k_rows(W, K)
     if model == "itemcf":
-        P = np.asarray(R @ WK)
+        P = np.asarray(R @ (WK.T if candidate else WK))
     else:
         P = WK @ R.toarray()
     P[R.nonzero()] = -np.inf
@@ -96,14 +101,15 @@ def evaluate(top, test_lists, popularity, n_items, N):
     return float(np.mean(precision)), float(np.mean(recall)), coverage, pop
 
 
-def run_eigenrec(binary, base, test, model, similarity, K, N, threads):
+def run_eigenrec(binary, base, test, model, similarity, K, N, threads, candidate=False):
     cmd = [binary, "--train", base, "--test", test, "--model", model, "--similarity", similarity,
-           "--k", str(K), "--n", str(N), "--threads", str(threads), "--recommend", os.devnull]
+           "--k", str(K), "--n", str(N), "--threads", str(threads), "--recommend", os.devnull,
+           "--neighbourhood", "candidate" if candidate else "user-items"]
     res = subprocess.run(cmd, capture_output=True, text=True, check=True)
     metrics = dict(line.split() for line in res.stdout.strip().splitlines())
-    fit = float(re.search(r"^fit ([0-9.]+) s", res.stderr, re.M).group(1))
-    rec = float(re.search(r"^recommend all \d+ users ([0-9.]+) s", res.stderr, re.M).group(1))
-    return metrics, fit + rec
+    fit = re.search(r"^fit ([0-9.]+) s, cpu ([0-9.]+) s", res.stderr, re.M)
+    rec = re.search(r"^recommend all \d+ users ([0-9.]+) s, cpu ([0-9.]+) s", res.stderr, re.M)
+    return metrics, float(fit.group(1)) + float(rec.group(1)), float(fit.group(2)) + float(rec.group(2))
 
 
 def main():
@@ -128,31 +134,36 @@ def main():
     N = 10
     print("ml-100k ua.base: %d users, %d items, %d interactions; ua.test: %d users; N = %d"
           % (R.shape[0], R.shape[1], R.nnz, len(test_lists), N))
-    print("%-22s %4s | %9s %9s %8s %8s | %9s %9s %8s %8s | %8s %8s %6s"
+    print("%-22s %4s | %9s %9s %8s %8s | %9s %9s %8s %8s | %8s %8s %6s | %8s %8s %6s"
           % ("model", "K", "prec(np)", "prec(er)", "cov(np)", "cov(er)", "rec(np)", "rec(er)",
-             "pop(np)", "pop(er)", "t_np ms", "t_er ms", "ratio"))
-    configs = [("itemcf", "cosine", False), ("itemcf", "iuf", True),
-               ("usercf", "cosine", False), ("usercf", "iif", True)]
+             "pop(np)", "pop(er)", "cpu_np", "cpu_er", "ratio", "wall_np", "wall_er", "ratio"))
+    configs = [("itemcf", "cosine", False, False), ("itemcf", "iuf", True, False),
+               ("itemcf", "cosine", False, True), ("itemcf", "iuf", True, True),
+               ("usercf", "cosine", False, False), ("usercf", "iif", True, False)]
     worst = 0.0
-    for model, similarity, weighted in configs:
+    for model, similarity, weighted, candidate in configs:
         for K in (10, 40):
-            t_np = float("inf")
+            t_np = c_np = float("inf")
             for _ in range(args.repeat):
-                t0 = time.perf_counter()
-                top = dense_cf(R, model, weighted, K, N)
+                t0, c0 = time.perf_counter(), time.process_time()
+                top = dense_cf(R, model, weighted, K, N, candidate)
                 t_np = min(t_np, time.perf_counter() - t0)
+                c_np = min(c_np, time.process_time() - c0)
             p, rc, cov, pop = evaluate(top, test_lists, popularity, n_train_items, N)
-            t_er = float("inf")
+            t_er = c_er = float("inf")
             for _ in range(args.repeat):
-                m, t = run_eigenrec(args.binary, base, test, model, similarity, K, N, args.threads)
+                m, t, c = run_eigenrec(args.binary, base, test, model, similarity, K, N, args.threads, candidate)
                 t_er = min(t_er, t)
+                c_er = min(c_er, c)
             pe = float(m["precision@10"])
             worst = max(worst, abs(pe - p))
-            name = "%s-%s" % ("ItemCF" if model == "itemcf" else "UserCF",
-                              {"cosine": "cosine", "iuf": "IUF", "iif": "IIF"}[similarity])
-            print("%-22s %4d | %9.4f %9.4f %8.4f %8.4f | %9.4f %9.4f %8.4f %8.4f | %8.1f %8.1f %6.1f"
+            name = "%s-%s%s" % ("ItemCF" if model == "itemcf" else "UserCF",
+                                {"cosine": "cosine", "iuf": "IUF", "iif": "IIF"}[similarity],
+                                " S(j,K)" if candidate else "")
+            print("%-22s %4d | %9.4f %9.4f %8.4f %8.4f | %9.4f %9.4f %8.4f %8.4f | %8.1f %8.1f %6.1f | %8.1f %8.1f %6.1f"
                   % (name, K, p, pe, cov, float(m["coverage"]), rc, float(m["recall@10"]), pop,
-                     float(m["popularity"]), 1e3 * t_np, 1e3 * t_er, t_np / t_er))
+                     float(m["popularity"]), 1e3 * c_np, 1e3 * c_er, c_np / c_er, 1e3 * t_np, 1e3 * t_er,
+                     t_np / t_er))
             sys.stdout.flush()
     print("largest |precision difference| = %.4f" % worst)
 

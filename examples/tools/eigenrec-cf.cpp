@@ -11,6 +11,7 @@
 #include <eigenrec/core/progress.hpp>
 
 #include <chrono>
+#include <ctime>
 #include <cstdlib>
 #include <fstream>
 #include <iomanip>
@@ -52,6 +53,9 @@ model
   --shrinkage S         multiply by support / (support + S) (default 0)
   --min-support M       minimum common users / items of a pair (default 1)
   --normalize           divide each similarity row by its maximum (ItemCF-Norm)
+  --neighbourhood N     ItemCF: user-items (default: each item the user has adds its K
+                        nearest items) or candidate (a candidate is scored by the user's
+                        items among its own K nearest, the book's S(j, K))
   --threads T           threads (default 1, 0 = all cores); results do not depend on it
   --save FILE           save the fitted model
   --load FILE           load a model instead of fitting (--train still gives the ids)
@@ -73,6 +77,7 @@ output
 struct Args {
   std::string train, test, recommendPath, savePath, loadPath;
   std::string model = "itemcf", similarity = "cosine", delimiter = "auto", feedback = "binary";
+  std::string neighbourhood = "user-items";
   std::vector<int> columns = {0, 1, 2, 3};
   Index skipLines = 0, k = 20, n = 10, minSupport = 1, splitLast = 0, predictK = 40, minK = 1;
   double alpha = 0.5, shrinkage = 0, minValue = -std::numeric_limits<double>::infinity(), splitRandom = 0;
@@ -165,6 +170,11 @@ Args parse(int argc, char** argv) {
       a.minSupport = toInt(f, value());
     } else if (f == "--normalize") {
       a.normalize = true;
+    } else if (f == "--neighbourhood") {
+      a.neighbourhood = value();
+      if (a.neighbourhood != "user-items" && a.neighbourhood != "candidate") {
+        usageError("--neighbourhood expects user-items or candidate, got '" + a.neighbourhood + "'");
+      }
     } else if (f == "--threads") {
       a.threads = static_cast<int>(toInt(f, value()));
     } else if (f == "--save") {
@@ -202,9 +212,12 @@ double seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
 
+/// Processor time of the process (all threads) since `since` (std::clock()).
+double cpuSeconds(std::clock_t since) { return static_cast<double>(std::clock() - since) / CLOCKS_PER_SEC; }
+
 template <typename Model>
 int run(const Args& a, const InteractionLog& trainLog, const InteractionLog* testLog, const BuildOptions& build,
-        const SimilarityOptions& options) {
+        const NeighbourhoodOptions& options) {
   Model model(options);
   auto t0 = std::chrono::steady_clock::now();
   if (!a.loadPath.empty()) {
@@ -215,9 +228,13 @@ int run(const Args& a, const InteractionLog& trainLog, const InteractionLog* tes
     std::cerr << "train: " << data.users() << " users, " << data.items() << " items, " << data.nonZeros()
               << " interactions (" << feedbackName(data.feedback()) << ")\n";
     t0 = std::chrono::steady_clock::now();
+    const std::clock_t c0 = std::clock();
     model.fit(std::move(data));
-    std::cerr << "fit " << std::fixed << std::setprecision(4) << seconds(t0) << " s (" << a.model << ", "
+    const double cpu = cpuSeconds(c0);
+    std::cerr << "fit " << std::fixed << std::setprecision(4) << seconds(t0) << " s, cpu " << cpu << " s (" << a.model
+              << ", "
               << measureName(options.measure) << (options.normalize ? " normalized" : "") << ", K " << options.k
+              << (a.model == "itemcf" ? std::string(", neighbourhood ") + itemNeighbourhoodName(options.neighbourhood) : "")
               << ", " << model.neighbours().nonZeros() << " neighbour pairs, " << a.threads << " thread(s))\n";
   }
   if (!a.savePath.empty()) model.save(a.savePath);
@@ -255,8 +272,10 @@ int run(const Args& a, const InteractionLog& trainLog, const InteractionLog* tes
   if (!a.recommendPath.empty()) {
     ro.explain = a.explain;
     t0 = std::chrono::steady_clock::now();
+    const std::clock_t c0 = std::clock();
     const auto lists = model.recommendAll(a.n, ro);
-    std::cerr << "recommend all " << lists.size() << " users " << seconds(t0) << " s\n";
+    const double cpu = cpuSeconds(c0);
+    std::cerr << "recommend all " << lists.size() << " users " << seconds(t0) << " s, cpu " << cpu << " s\n";
     std::ofstream os(a.recommendPath);
     if (!os) throw IoError("cannot open '" + a.recommendPath + "' for writing");
     os << std::setprecision(6) << std::defaultfloat;
@@ -307,7 +326,8 @@ int main(int argc, char** argv) {
     }
     build.minValue = a.minValue;
 
-    SimilarityOptions options;
+    NeighbourhoodOptions options;
+    options.neighbourhood = a.neighbourhood == "candidate" ? ItemNeighbourhood::candidate : ItemNeighbourhood::userItems;
     std::string sim = a.similarity;
     options.normalize = a.normalize;
     if (sim == "norm") {

@@ -131,6 +131,33 @@ TEMPLATE_TEST_CASE("ItemCF and UserCF: scores worked by hand on the book's graph
   }
 }
 
+TEST_CASE("ItemCF candidate neighbourhood: p(u, j) sums the user's items among S(j, K)", "[cf][model]") {
+  NeighbourhoodOptions o = opts(Measure::cosine, 1);
+  o.neighbourhood = ItemNeighbourhood::candidate;
+  ItemCF<double> model(o);
+  model.fit(InteractionMatrix<double>::fromLog(bookLog()));
+  // Top-1 rows: a->b, b->a, c->a, d->a, e->b. B{a, c}: b and d have a as nearest item,
+  // e has b (not B's), so p(B, b) = w_ba, p(B, d) = w_da, p(B, e) = 0.
+  const Vector<double> s = model.scores(model.userIndex("B"));
+  CHECK(s(model.itemIndex("b")) == Approx(0.5));
+  CHECK(s(model.itemIndex("d")) == Approx(0.5));
+  CHECK(s(model.itemIndex("e")) == 0);
+  const auto why = model.explain(model.userIndex("B"), model.itemIndex("d"));
+  REQUIRE(why.size() == 1);
+  CHECK(model.itemName(why[0].source) == "a");
+  // The default (user items) differs: B's items a, c add their own nearest (b; a).
+  ItemCF<double> byItems(opts(Measure::cosine, 1));
+  byItems.fit(InteractionMatrix<double>::fromLog(bookLog()));
+  CHECK(byItems.scores(model.userIndex("B"))(model.itemIndex("d")) == 0);
+  // Saved and loaded with its mode.
+  std::stringstream ss;
+  model.save(ss);
+  ItemCF<double> loaded;
+  loaded.load(ss);
+  CHECK(loaded.options().neighbourhood == ItemNeighbourhood::candidate);
+  CHECK(loaded.scores(1) == model.scores(1));
+}
+
 TEST_CASE("recommend: fallback fills N, seen items, allow and deny lists", "[cf][model]") {
   ItemCF<float> model(opts(Measure::cosine, 1));
   model.fit(InteractionMatrix<float>::fromLog(bookLog()));
@@ -187,11 +214,18 @@ TEMPLATE_TEST_CASE("ItemCF / UserCF scores match the NumPy reference", "[cf][mod
     item.fit(data);
     UserCF<TestType> user(opts(Measure::weightedCosine, K));
     user.fit(data);
+    NeighbourhoodOptions candidateOptions = opts(Measure::weightedCosine, K);
+    candidateOptions.neighbourhood = ItemNeighbourhood::candidate;
+    ItemCF<TestType> candidate(candidateOptions);
+    candidate.fit(data);
+    const Matrix<double> wantCandidate = f.matrix("scores_itemcf_candidate_k" + std::to_string(K));
     const Matrix<double> wantItem = f.matrix("scores_itemcf_k" + std::to_string(K));
     const Matrix<double> wantUser = f.matrix("scores_usercf_k" + std::to_string(K));
     for (Index u = 0; u < data.users(); ++u) {
       EIGENREC_REQUIRE_CLOSE(item.scores(u), wantItem.row(u).transpose(), tol, tol);
       EIGENREC_REQUIRE_CLOSE(user.scores(u), wantUser.row(u).transpose(), tol, tol);
+      EIGENREC_REQUIRE_CLOSE(candidate.scores(u), wantCandidate.row(u).transpose(), tol, tol);
+      checkExplanationsSum(candidate, u, 6, tol);
       checkExplanationsSum(item, u, 6, tol);
       checkExplanationsSum(user, u, 6, tol);
     }

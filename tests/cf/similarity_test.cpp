@@ -352,6 +352,7 @@ TEMPLATE_TEST_CASE("similarity: sparse top-K equals a dense reference on random 
         // error grows when two co-rated vectors are nearly constant (continuous values);
         // the reference is two-pass. Integer ratings (trial 2) are exact.
         const double t = m == Measure::pearson && trial < 2 ? std::max(tol, 1e-8) : tol;
+        o.pairBufferBytes = variant == 1 ? 0 : o.pairBufferBytes;  // both fitting strategies
         checkAgainstReference(userNeighbours(data, o), denseReference(R, M, o), o, t);
         checkAgainstReference(itemNeighbours(data, o), denseReference(R.transpose(), M.transpose(), o), o, t);
       }
@@ -359,7 +360,8 @@ TEMPLATE_TEST_CASE("similarity: sparse top-K equals a dense reference on random 
   }
 }
 
-TEST_CASE("similarity: results do not depend on the thread count", "[cf][similarity][threads]") {
+TEST_CASE("similarity: results do not depend on the thread count or the pair strategy",
+          "[cf][similarity][threads]") {
   Rng rng(11);
   std::vector<Interaction> rec;
   const Index users = 300, items = 120;
@@ -370,17 +372,24 @@ TEST_CASE("similarity: results do not depend on the thread count", "[cf][similar
   BuildOptions b;
   b.feedback = Feedback::weighted;
   const auto data = InteractionMatrix<float>::fromRecords(users, items, rec, b);
-  for (Measure m : {Measure::inverseFrequency, Measure::pearson, Measure::weightedCosine}) {
+  for (Measure m : kAllMeasures) {
     SimilarityOptions o = opts(m, 10);
+    o.shrinkage = m == Measure::jaccard ? 5.0 : 0.0;
+    o.normalize = m == Measure::cosine;
     const auto one = itemNeighbours(data, o);
     const auto oneUsers = userNeighbours(data, o);
     for (int t : {2, 3, 0}) {
-      o.threads = t;
-      const auto many = itemNeighbours(data, o);
-      CHECK(many.offsets() == one.offsets());
-      CHECK(many.neighbours() == one.neighbours());
-      CHECK(many.similarities() == one.similarities());
-      CHECK(userNeighbours(data, o).similarities() == oneUsers.similarities());
+      for (std::size_t budget : {std::size_t(0), std::size_t(1) << 30}) {
+        INFO(measureName(m) << " threads " << t << " pair buffer " << budget);
+        o.threads = t;
+        o.pairBufferBytes = budget;  // 0: every row on its own (each pair twice)
+        const auto many = itemNeighbours(data, o);
+        CHECK(many.offsets() == one.offsets());
+        CHECK(many.neighbours() == one.neighbours());
+        CHECK(many.similarities() == one.similarities());
+        CHECK(userNeighbours(data, o).similarities() == oneUsers.similarities());
+        CHECK(userNeighbours(data, o).neighbours() == oneUsers.neighbours());
+      }
     }
   }
 }

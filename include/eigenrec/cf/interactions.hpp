@@ -30,6 +30,15 @@
 
 namespace eigenrec::cf {
 
+namespace detail {
+
+/// checkIndex without building the message unless the check fails (for loops).
+inline void requireIndex(std::string_view where, std::string_view argument, Index index, Index size) {
+  if (index < 0 || index >= size) checkIndex(where, argument, index, size);
+}
+
+}  // namespace detail
+
 /// Bidirectional map between external ids (strings; integers are written in decimal) and
 /// dense indices 0..size()-1, assigned in order of first appearance.
 class IdMap {
@@ -332,17 +341,20 @@ class InteractionMatrix {
     checkExpected(outer.front() == 0 && outer.back() == static_cast<StorageIndex>(inner.size()), where,
                   "outer offsets", "0 .. nonZeros", eigenrec::detail::concat(outer.front(), " .. ", outer.back()));
     for (Index u = 0; u < users; ++u) {
-      checkExpected(outer[static_cast<std::size_t>(u)] <= outer[static_cast<std::size_t>(u) + 1], where,
-                    "outer offsets", "non-decreasing", eigenrec::detail::concat("a decrease at row ", u));
+      if (outer[static_cast<std::size_t>(u)] > outer[static_cast<std::size_t>(u) + 1]) {
+        throwInvalidArgument(where, "outer offsets expected non-decreasing, got a decrease at row ", u);
+      }
     }
     for (Index u = 0; u < users; ++u) {
       const auto b = outer[static_cast<std::size_t>(u)], e = outer[static_cast<std::size_t>(u) + 1];
       for (auto p = b; p < e; ++p) {
         const auto item = inner[static_cast<std::size_t>(p)];
-        checkIndex(where, "item index", item, items);
-        checkExpected(p == b || inner[static_cast<std::size_t>(p) - 1] < item, where, "item indices",
-                      "strictly increasing within a row", eigenrec::detail::concat("a repeat or decrease in row ", u));
-        checkFinite(where, "value", values[static_cast<std::size_t>(p)]);
+        detail::requireIndex(where, "item index", item, items);
+        if (p > b && inner[static_cast<std::size_t>(p) - 1] >= item) {
+          throwInvalidArgument(where, "item indices expected strictly increasing within a row, got a repeat or "
+                                      "decrease in row ", u);
+        }
+        if (!std::isfinite(values[static_cast<std::size_t>(p)])) checkFinite(where, "value", values[static_cast<std::size_t>(p)]);
       }
     }
     InteractionMatrix m;

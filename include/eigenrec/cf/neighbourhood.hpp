@@ -51,6 +51,32 @@ struct Recommendation {
   std::vector<Contribution> explanation;  ///< filled when RecommendOptions::explain
 };
 
+/// ItemCF: which top-K lists connect the items a user has to a candidate item j.
+enum class ItemNeighbourhood {
+  /// Each item i of the user adds its K nearest neighbours j:
+  ///   p(u, j) = sum_{i in N(u), j in S(i, K)} w_ij r_ui
+  /// (implicit's ItemItemRecommender, the book's reference code, Karypis 2001).
+  userItems,
+  /// A candidate j collects from the user's items among its own K nearest neighbours:
+  ///   p(u, j) = sum_{i in N(u) ∩ S(j, K)} w_ji r_ui
+  /// (the book's formula, Sarwar et al. 2001's neighbourhood of the target item).
+  candidate
+};
+
+inline const char* itemNeighbourhoodName(ItemNeighbourhood n) {
+  return n == ItemNeighbourhood::candidate ? "candidate" : "user-items";
+}
+
+/// Options of ItemCF and UserCF: the similarity options plus how ItemCF scores.
+struct NeighbourhoodOptions : SimilarityOptions {
+  NeighbourhoodOptions() = default;
+  /// Implicit conversion: similarity options with the default scoring.
+  NeighbourhoodOptions(const SimilarityOptions& similarity) : SimilarityOptions(similarity) {}  // NOLINT
+
+  /// ItemCF only (UserCF always uses the user's own K nearest users).
+  ItemNeighbourhood neighbourhood = ItemNeighbourhood::userItems;
+};
+
 /// Options of a top-N request.
 struct RecommendOptions {
   bool excludeSeen = true;        ///< never recommend items the user already has
@@ -62,8 +88,8 @@ struct RecommendOptions {
 
   void validate(std::string_view where, Index items) const {
     checkNonNegative(where, "threads", threads);
-    for (Index i : allowItems) checkIndex(where, "allowItems item", i, items);
-    for (Index i : denyItems) checkIndex(where, "denyItems item", i, items);
+    for (Index i : allowItems) detail::requireIndex(where, "allowItems item", i, items);
+    for (Index i : denyItems) detail::requireIndex(where, "denyItems item", i, items);
   }
 };
 
@@ -131,7 +157,7 @@ class NeighbourhoodModel {
   EIGENREC_STATIC_ASSERT_SCALAR(Scalar);
 
  public:
-  using Options = SimilarityOptions;
+  using Options = NeighbourhoodOptions;
   using Data = InteractionMatrix<Scalar>;
   using SparseMatrix = SparseRowMatrix<Scalar>;
   using StorageIndex = typename SparseMatrix::StorageIndex;
@@ -170,6 +196,7 @@ class NeighbourhoodModel {
     m_data = std::move(data);
     m_engine = std::move(engine);
     m_graph = std::move(graph);
+    buildScoringGraph();
     m_overrides.clear();
     m_users = m_data.users();
     m_globalMean = m_data.meanValue();
@@ -181,7 +208,8 @@ class NeighbourhoodModel {
   Index items() const noexcept { return m_data.items(); }
   /// The training data of the last fit (without later addInteraction calls).
   const Data& data() const noexcept { return m_data; }
-  /// The neighbour graph: items x items (ItemCF) or users x users (UserCF).
+  /// The neighbour graph: items x items (ItemCF) or users x users (UserCF); row a holds
+  /// the K nearest neighbours of a.
   const NeighbourGraph<Scalar>& neighbours() const noexcept { return m_graph; }
   const IdMap& userIds() const noexcept { return m_userIds; }
   const IdMap& itemIds() const noexcept { return m_itemIds; }
@@ -247,7 +275,7 @@ class NeighbourhoodModel {
     checkFitted("recommendAll");
     checkPositive(w, "n", n);
     options.validate(w, items());
-    for (Index u : userList) checkIndex(w, "user", u, m_users);
+    for (Index u : userList) detail::requireIndex(w, "user", u, m_users);
     const ItemFilter filter = makeFilter(options);
     std::vector<std::vector<Recommendation>> result(userList.size());
     parallelFor(0, static_cast<Index>(userList.size()), 64, options.threads, [&](Index b, Index e) {
@@ -326,8 +354,8 @@ class NeighbourhoodModel {
     options.validate(w);
     checkNonNegative(w, "threads", threads);
     for (const auto& [u, i] : pairs) {
-      checkIndex(w, "user", u, m_users);
-      checkIndex(w, "item", i, items());
+      detail::requireIndex(w, "user", u, m_users);
+      detail::requireIndex(w, "item", i, items());
     }
     std::vector<Prediction> out(pairs.size());
     parallelFor(0, static_cast<Index>(pairs.size()), 256, threads, [&](Index b, Index e) {
@@ -388,6 +416,7 @@ class NeighbourhoodModel {
     a.writeValue("shrinkage", m_options.shrinkage);
     a.writeValue("min_support", static_cast<std::int64_t>(m_options.minSupport));
     a.writeValue("normalize", static_cast<std::uint8_t>(m_options.normalize ? 1 : 0));
+    a.writeValue("neighbourhood", static_cast<std::int32_t>(m_options.neighbourhood));
     a.writeValue("data_users", static_cast<std::int64_t>(m_data.users()));
     a.writeValue("data_items", static_cast<std::int64_t>(m_data.items()));
     const SparseMatrix& ui = m_data.userItems();
@@ -437,6 +466,7 @@ class NeighbourhoodModel {
     o.shrinkage = a.readValue<double>("shrinkage");
     o.minSupport = static_cast<Index>(a.readValue<std::int64_t>("min_support"));
     o.normalize = a.readValue<std::uint8_t>("normalize") != 0;
+    const auto neighbourhood = a.readValue<std::int32_t>("neighbourhood");
     const auto dataUsers = a.readValue<std::int64_t>("data_users");
     const auto dataItems = a.readValue<std::int64_t>("data_items");
     auto outer = a.readVector<std::int64_t>("data_outer");
@@ -460,6 +490,8 @@ class NeighbourhoodModel {
     if (feedback < 0 || feedback > 2) bad("unknown feedback mode " + std::to_string(feedback));
     if (measure < 0 || measure > static_cast<int>(Measure::msd)) bad("unknown measure " + std::to_string(measure));
     o.measure = static_cast<Measure>(measure);
+    if (neighbourhood < 0 || neighbourhood > 1) bad("unknown neighbourhood " + std::to_string(neighbourhood));
+    o.neighbourhood = static_cast<ItemNeighbourhood>(neighbourhood);
     o.threads = m_options.threads;
     try {
       o.validate(where("load"));
@@ -496,6 +528,7 @@ class NeighbourhoodModel {
       m_options = o;
       m_data = std::move(data);
       m_graph = std::move(graph);
+      buildScoringGraph();
       m_engine = std::move(engine);
       m_userIds = std::move(uids);
       m_itemIds = std::move(iids);
@@ -519,7 +552,7 @@ class NeighbourhoodModel {
   /// Bytes held by the model: data (both orientations), graph, engine statistics,
   /// popularity, and the histories added after fitting (ids not counted).
   std::size_t memoryBytes() const {
-    std::size_t b = m_data.memoryBytes() + m_graph.memoryBytes() + m_engine.memoryBytes();
+    std::size_t b = m_data.memoryBytes() + m_graph.memoryBytes() + m_reverse.memoryBytes() + m_engine.memoryBytes();
     b += (m_popularity.size() + m_popOrder.size() + m_popRank.size()) * sizeof(Index);
     for (const auto& kv : m_overrides) {
       b += kv.second.items.capacity() * sizeof(StorageIndex) + kv.second.values.capacity() * sizeof(Scalar);
@@ -676,7 +709,7 @@ class NeighbourhoodModel {
     std::vector<std::pair<Index, Scalar>> v;
     v.reserve(itemValues.size());
     for (const auto& [i, x] : itemValues) {
-      checkIndex(w, "item", i, items());
+      detail::requireIndex(w, "item", i, items());
       validateValue(x, w);
       v.emplace_back(i, m_data.feedback() == Feedback::binary ? Scalar(1) : x);
     }
@@ -715,25 +748,52 @@ class NeighbourhoodModel {
 
   /// Adds p(u, .) into w.score, marking reached items.
   void accumulate(Index user, const History& h, const Query* query, ScoreWorkspace& w) const {
+    Index work = 0;
+    if constexpr (ItemBased) {
+      (void)user;
+      (void)query;
+      for (Index p = 0; p < h.size; ++p) work += scoringGraph().row(static_cast<Index>(h.items[p])).size;
+    } else {
+      userNeighboursInto(user, h, query, w);
+      for (const auto& nb : w.neighbours) work += historyOf(nb.second).size;
+    }
+    // Many additions: add without bookkeeping, then find the reached items by a scan.
+    // Few: track the reached items as they come. Both give the same scores.
+    if (items() <= 4 * work) {
+      accumulateWith<true>(h, w);
+      const double* score = w.score.data();
+      for (Index i = 0; i < items(); ++i) {
+        if (score[i] != 0) {
+          w.flag[static_cast<std::size_t>(i)] |= ScoreWorkspace::reached;
+          w.touched.push_back(i);
+        }
+      }
+    } else {
+      accumulateWith<false>(h, w);
+    }
+  }
+
+  template <bool Dense>
+  void accumulateWith(const History& h, ScoreWorkspace& w) const {
     double* score = w.score.data();
     std::uint8_t* flag = w.flag.data();
     auto add = [&](Index item, double x) {
-      if (!(flag[item] & ScoreWorkspace::reached)) {
-        flag[item] |= ScoreWorkspace::reached;
-        w.touched.push_back(item);
+      if constexpr (!Dense) {
+        if (!(flag[item] & ScoreWorkspace::reached)) {
+          flag[item] |= ScoreWorkspace::reached;
+          w.touched.push_back(item);
+        }
       }
       score[item] += x;
     };
     if constexpr (ItemBased) {
-      (void)user;
-      (void)query;
+      const NeighbourGraph<Scalar>& graph = scoringGraph();
       for (Index p = 0; p < h.size; ++p) {
         const double r = static_cast<double>(h.values[p]);
-        const auto row = m_graph.row(static_cast<Index>(h.items[p]));
+        const auto row = graph.row(static_cast<Index>(h.items[p]));
         for (Index q = 0; q < row.size; ++q) add(row.neighbours[q], static_cast<double>(row.similarities[q]) * r);
       }
     } else {
-      userNeighboursInto(user, h, query, w);
       for (const auto& [s, v] : w.neighbours) {
         const History hv = historyOf(v);
         for (Index q = 0; q < hv.size; ++q) add(static_cast<Index>(hv.items[q]), s * static_cast<double>(hv.values[q]));
@@ -747,7 +807,7 @@ class NeighbourhoodModel {
       (void)w;
       for (Index p = 0; p < h.size; ++p) {
         const double r = static_cast<double>(h.values[p]);
-        const auto row = m_graph.row(static_cast<Index>(h.items[p]));
+        const auto row = scoringGraph().row(static_cast<Index>(h.items[p]));
         for (Index q = 0; q < row.size; ++q) {
           if (row.neighbours[q] == item) {
             const double s = static_cast<double>(row.similarities[q]);
@@ -784,12 +844,12 @@ class NeighbourhoodModel {
     if (o.excludeSeen) {
       for (Index p = 0; p < h.size; ++p) flag[h.items[p]] |= ScoreWorkspace::blocked;
     }
-    w.candidates.clear();
+    TopK top(w.candidates, n);
     for (Index i : w.touched) {
       const double s = w.score[static_cast<std::size_t>(i)];
-      if (s > 0 && !(flag[i] & ScoreWorkspace::blocked) && filter.allows(i)) w.candidates.emplace_back(s, i);
+      if (s > 0 && !(flag[i] & ScoreWorkspace::blocked) && filter.allows(i)) top.offer(s, i);
     }
-    keepTop(w.candidates, n);
+    top.finish();
     for (const auto& [s, i] : w.candidates) {
       out.push_back({i, s, false, {}});
       flag[i] |= ScoreWorkspace::chosen;
@@ -876,11 +936,40 @@ class NeighbourhoodModel {
     return p;
   }
 
+  /// ItemCF: the graph whose row i lists the candidates j that item i scores, with the
+  /// weight used: the graph itself (userItems) or its transpose (candidate: w_ji for
+  /// every j that has i among its K nearest).
+  const NeighbourGraph<Scalar>& scoringGraph() const {
+    return ItemBased && m_options.neighbourhood == ItemNeighbourhood::candidate ? m_reverse : m_graph;
+  }
+
+  void buildScoringGraph() {
+    m_reverse = NeighbourGraph<Scalar>();
+    if (!(ItemBased && m_options.neighbourhood == ItemNeighbourhood::candidate)) return;
+    const Index n = m_graph.rows();
+    std::vector<Index> offsets(static_cast<std::size_t>(n) + 1, 0);
+    for (const Index j : m_graph.neighbours()) ++offsets[static_cast<std::size_t>(j) + 1];
+    for (Index i = 0; i < n; ++i) offsets[static_cast<std::size_t>(i) + 1] += offsets[static_cast<std::size_t>(i)];
+    std::vector<Index> fill(offsets.begin(), offsets.end() - 1);
+    std::vector<Index> targets(static_cast<std::size_t>(m_graph.nonZeros()));
+    std::vector<Scalar> weights(static_cast<std::size_t>(m_graph.nonZeros()));
+    for (Index j = 0; j < n; ++j) {  // rows in order: each reverse row lists j increasing
+      const auto row = m_graph.row(j);
+      for (Index p = 0; p < row.size; ++p) {
+        const auto at = static_cast<std::size_t>(fill[static_cast<std::size_t>(row.neighbours[p])]++);
+        targets[at] = j;
+        weights[at] = row.similarities[p];
+      }
+    }
+    m_reverse = NeighbourGraph<Scalar>(std::move(offsets), std::move(targets), std::move(weights));
+  }
+
   Options m_options;
   bool m_fitted = false;
   Data m_data;
   detail::SimilarityEngine<Scalar> m_engine;
   NeighbourGraph<Scalar> m_graph;
+  NeighbourGraph<Scalar> m_reverse;  // ItemCF with ItemNeighbourhood::candidate
   IdMap m_userIds, m_itemIds;
   std::unordered_map<Index, OverrideRow> m_overrides;
   Index m_users = 0;

@@ -42,9 +42,11 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -102,6 +104,10 @@ struct SimilarityOptions {
   Index minSupport = 1;      ///< drop pairs with fewer common features (>= 1)
   bool normalize = false;    ///< divide each row by its largest similarity (ItemCF-Norm)
   int threads = 1;           ///< 0 = hardware concurrency; results do not depend on it
+  /// Bytes the fit may use for per-row candidate buffers (rows x 2k x 16) to visit each
+  /// pair once instead of twice; above it (or with 0) rows are computed independently.
+  /// Both strategies give identical graphs.
+  std::size_t pairBufferBytes = std::size_t(256) << 20;
   ProgressCallback progress; ///< called with rows done (from worker threads, serialised)
 
   void validate(std::string_view where) const {
@@ -141,18 +147,23 @@ class NeighbourGraph {
     checkExpected(offsets.front() == 0 && offsets.back() == static_cast<Index>(neighbours.size()), where, "offsets",
                   "0 .. nonZeros", eigenrec::detail::concat(offsets.front(), " .. ", offsets.back()));
     for (Index a = 0; a < rows; ++a) {
-      checkExpected(offsets[static_cast<std::size_t>(a)] <= offsets[static_cast<std::size_t>(a) + 1], where,
-                    "offsets", "non-decreasing", eigenrec::detail::concat("a decrease at row ", a));
+      if (offsets[static_cast<std::size_t>(a)] > offsets[static_cast<std::size_t>(a) + 1]) {
+        throwInvalidArgument(where, "offsets expected non-decreasing, got a decrease at row ", a);
+      }
     }
     std::vector<Index> mark(static_cast<std::size_t>(rows), -1);
     for (Index a = 0; a < rows; ++a) {
       for (Index p = offsets[static_cast<std::size_t>(a)]; p < offsets[static_cast<std::size_t>(a) + 1]; ++p) {
         const Index b = neighbours[static_cast<std::size_t>(p)];
-        checkIndex(where, "neighbour", b, rows);
-        checkExpected(b != a && mark[static_cast<std::size_t>(b)] != a, where, "neighbours",
-                      "distinct and not the row itself", eigenrec::detail::concat("row ", a, " lists ", b, " twice or itself"));
+        detail::requireIndex(where, "neighbour", b, rows);
+        if (b == a || mark[static_cast<std::size_t>(b)] == a) {
+          throwInvalidArgument(where, "neighbours expected distinct and not the row itself, got row ", a, " listing ",
+                               b, " twice or itself");
+        }
         mark[static_cast<std::size_t>(b)] = a;
-        checkFinite(where, "similarity", similarities[static_cast<std::size_t>(p)]);
+        if (!std::isfinite(similarities[static_cast<std::size_t>(p)])) {
+          checkFinite(where, "similarity", similarities[static_cast<std::size_t>(p)]);
+        }
       }
     }
     m_offsets = std::move(offsets);
@@ -220,7 +231,10 @@ struct SimilarityWorkspace {
   std::vector<double> dot;
   std::vector<Moments> moments;
   std::vector<Index> touched;
+  Index touchedCount = 0;  // -1: dense row, scan the accumulator
+  std::vector<std::int64_t> starts;  // per feature of the row: first position to visit
   std::vector<std::pair<double, Index>> candidates;
+  std::vector<double> values;
   std::vector<Index> queryFeatures;
   std::vector<double> queryValues;
 };
@@ -281,6 +295,76 @@ struct ByScoreThenIndex {
   }
 };
 
+/// Keeps the best `k` of the pairs offered to it (ByScoreThenIndex): an unsorted buffer
+/// of up to 2k pairs that is cut back to the best k (nth_element) when full; after the
+/// first cut, pairs not better than the k-th best so far are rejected by one comparison.
+/// Amortised O(1) per offer.
+class TopK {
+ public:
+  TopK(std::vector<std::pair<double, Index>>& storage, Index k)
+      : m_buffer(storage), m_k(static_cast<std::size_t>(std::max<Index>(k, 0))) {
+    m_buffer.clear();
+  }
+  void offer(double score, Index index) {
+    if (m_cut && !(score > m_threshold.first || (score == m_threshold.first && index < m_threshold.second))) return;
+    m_buffer.emplace_back(score, index);
+    if (m_buffer.size() >= 2 * m_k) cut();
+  }
+  /// Leaves the best k, sorted best first.
+  void finish() {
+    if (m_buffer.size() > m_k) cut();
+    std::sort(m_buffer.begin(), m_buffer.end(), ByScoreThenIndex());
+  }
+
+ private:
+  void cut() {
+    if (m_k == 0) {
+      m_buffer.clear();
+      return;
+    }
+    std::nth_element(m_buffer.begin(), m_buffer.begin() + static_cast<std::ptrdiff_t>(m_k - 1), m_buffer.end(),
+                     ByScoreThenIndex());
+    m_buffer.resize(m_k);
+    m_threshold = m_buffer.back();
+    m_cut = true;
+  }
+
+  std::vector<std::pair<double, Index>>& m_buffer;
+  std::size_t m_k;
+  bool m_cut = false;
+  std::pair<double, Index> m_threshold{0.0, 0};
+};
+
+/// Keeps the k best of `c` (ByScoreThenIndex), sorted; `scratch` is reused memory.
+inline void selectTop(std::vector<std::pair<double, Index>>& c, Index k, std::vector<double>& scratch) {
+  const auto kk = static_cast<std::size_t>(std::max<Index>(k, 0));
+  if (c.size() > kk && kk > 0) {
+    scratch.resize(c.size());
+    for (std::size_t i = 0; i < c.size(); ++i) scratch[i] = c[i].first;
+    std::nth_element(scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(kk - 1), scratch.end(),
+                     std::greater<double>());
+    const double threshold = scratch[kk - 1];
+    // One pass: pairs above the threshold move to the front (writes never pass the read
+    // position); pairs at the threshold go to `ties`, of which the smallest indices fill
+    // the remaining places.
+    std::size_t above = 0;
+    std::vector<std::pair<double, Index>> ties;
+    for (std::size_t i = 0; i < c.size(); ++i) {
+      if (c[i].first > threshold) {
+        c[above++] = c[i];
+      } else if (c[i].first == threshold) {
+        ties.push_back(c[i]);
+      }
+    }
+    std::sort(ties.begin(), ties.end(), ByScoreThenIndex());
+    c.resize(above);
+    for (std::size_t t = 0; c.size() < kk && t < ties.size(); ++t) c.push_back(ties[t]);
+  } else if (kk == 0) {
+    c.clear();
+  }
+  std::sort(c.begin(), c.end(), ByScoreThenIndex());
+}
+
 /// Keeps the k best of `c` (ByScoreThenIndex), sorted.
 inline void keepTop(std::vector<std::pair<double, Index>>& c, Index k) {
   const auto kk = static_cast<std::size_t>(std::max<Index>(k, 0));
@@ -315,7 +399,11 @@ class SimilarityEngine {
     checkExpected(x.isCompressed() && xt.isCompressed(), where, "matrices", "compressed", "uncompressed");
     const Index n = x.rows();
     m_count.resize(static_cast<std::size_t>(n));
-    for (Index a = 0; a < n; ++a) m_count[static_cast<std::size_t>(a)] = static_cast<double>(rowSize(x, a));
+    m_rootCount.resize(static_cast<std::size_t>(n));
+    for (Index a = 0; a < n; ++a) {
+      m_count[static_cast<std::size_t>(a)] = static_cast<double>(rowSize(x, a));
+      m_rootCount[static_cast<std::size_t>(a)] = std::sqrt(m_count[static_cast<std::size_t>(a)]);
+    }
     const Measure m = options.measure;
     if (m == Measure::weightedCosine) {
       m_norm.resize(static_cast<std::size_t>(n));
@@ -384,7 +472,7 @@ class SimilarityEngine {
       return static_cast<std::size_t>(m.nonZeros()) * (sizeof(Scalar) + sizeof(StorageIndex)) +
              static_cast<std::size_t>(m.outerSize() + 1) * sizeof(StorageIndex);
     };
-    return sizeof(double) * (m_count.size() + m_norm.size() + m_damp.size() + m_featureWeight.size() +
+    return sizeof(double) * (m_count.size() + m_rootCount.size() + m_norm.size() + m_damp.size() + m_featureWeight.size() +
                              m_featureMean.size()) +
            (m_centred ? bytes(m_centredX) + bytes(m_centredXT) : 0);
   }
@@ -393,6 +481,7 @@ class SimilarityEngine {
     auto w = std::make_unique<SimilarityWorkspace>();
     const auto n = static_cast<std::size_t>(entities());
     w->count.assign(n, 0);
+    w->touched.assign(n, 0);
     const Measure m = m_options.measure;
     if (m == Measure::weightedCosine || m == Measure::inverseFrequency) w->dot.assign(n, 0.0);
     if (m == Measure::coratedCosine || m == Measure::adjustedCosine || m == Measure::pearson || m == Measure::msd) {
@@ -410,6 +499,7 @@ class SimilarityEngine {
     const auto b = x.outerIndexPtr()[a], e = x.outerIndexPtr()[a + 1];
     Stats s;
     s.count = m_count[static_cast<std::size_t>(a)];
+    s.rootCount = std::sqrt(s.count);
     if (!m_norm.empty()) s.norm = m_norm[static_cast<std::size_t>(a)];
     dispatch(xt, x.innerIndexPtr() + b, x.valuePtr() + b, e - b, a, s, w, f);
   }
@@ -439,24 +529,54 @@ class SimilarityEngine {
     }
     Stats s;
     s.count = static_cast<double>(query.size());
+    s.rootCount = std::sqrt(s.count);
     double sq = 0;
     for (double v : w.queryValues) sq += v * v;
     s.norm = std::sqrt(sq);
     dispatch(xt, w.queryFeatures.data(), w.queryValues.data(), static_cast<Index>(query.size()), self, s, w, f);
   }
 
+  /// Calls f(b, support, s(a -> b), s(b -> a)) for every entity b > a sharing >=
+  /// minSupport features with a: each pair once (fitting uses this to halve the work).
+  template <typename F>
+  void visitUpper(const SparseMatrix& x0, const SparseMatrix& xt0, Index a, SimilarityWorkspace& w, F&& f) const {
+    const SparseMatrix& x = m_centred ? m_centredX : x0;
+    const SparseMatrix& xt = m_centred ? m_centredXT : xt0;
+    const auto b = x.outerIndexPtr()[a], e = x.outerIndexPtr()[a + 1];
+    Stats s;
+    s.count = m_count[static_cast<std::size_t>(a)];
+    s.rootCount = std::sqrt(s.count);
+    if (!m_norm.empty()) s.norm = m_norm[static_cast<std::size_t>(a)];
+    const auto* features = x.innerIndexPtr() + b;
+    const auto* values = x.valuePtr() + b;
+    switch (m_options.measure) {
+#define EIGENREC_CF_UPPER(M) \
+  case M: return run<M, true>(xt, features, values, e - b, a, s, w, f);
+      EIGENREC_CF_UPPER(Measure::cosine)
+      EIGENREC_CF_UPPER(Measure::weightedCosine)
+      EIGENREC_CF_UPPER(Measure::jaccard)
+      EIGENREC_CF_UPPER(Measure::conditionalProbability)
+      EIGENREC_CF_UPPER(Measure::inverseFrequency)
+      EIGENREC_CF_UPPER(Measure::coratedCosine)
+      EIGENREC_CF_UPPER(Measure::adjustedCosine)
+      EIGENREC_CF_UPPER(Measure::pearson)
+      EIGENREC_CF_UPPER(Measure::msd)
+#undef EIGENREC_CF_UPPER
+    }
+  }
+
   /// The K best neighbours of entity a (or, if `query` is given, of that external vector,
   /// skipping entity a) into w.candidates, sorted, normalised if requested.
   void topNeighbours(const SparseMatrix& x, const SparseMatrix& xt, Index a, SimilarityWorkspace& w,
                      const std::vector<std::pair<Index, Scalar>>* query = nullptr) const {
-    w.candidates.clear();
-    auto collect = [&](Index b, double, double sim) { w.candidates.emplace_back(sim, b); };
+    TopK top(w.candidates, m_options.k);
+    auto collect = [&](Index b, double, double sim) { top.offer(sim, b); };
     if (query != nullptr) {
       visitQuery(xt, *query, a, w, collect);
     } else {
       visitEntity(x, xt, a, w, collect);
     }
-    keepTop(w.candidates, m_options.k);
+    top.finish();
     if (m_options.normalize && !w.candidates.empty() && w.candidates.front().first > 0) {
       const double top = w.candidates.front().first;
       for (auto& c : w.candidates) c.first /= top;
@@ -466,6 +586,7 @@ class SimilarityEngine {
  private:
   struct Stats {
     double count = 0;
+    double rootCount = 0;
     double norm = 0;
   };
 
@@ -503,25 +624,115 @@ class SimilarityEngine {
     return m == Measure::coratedCosine || m == Measure::adjustedCosine || m == Measure::pearson || m == Measure::msd;
   }
 
-  template <Measure M, typename Feature, typename Value, typename F>
+  /// Upper = false: every entity b != self; Upper = true: only b > self (and f receives
+  /// both s(self -> b) and s(b -> self)).
+  template <Measure M, bool Upper = false, typename Feature, typename Value, typename F>
   void run(const SparseMatrix& xt, const Feature* features, const Value* values, Index size, Index self,
            const Stats& s, SimilarityWorkspace& w, F& f) const {
     const StorageIndex* outer = xt.outerIndexPtr();
     const StorageIndex* inner = xt.innerIndexPtr();
-    const Scalar* xv = xt.valuePtr();
-    std::int32_t* count = w.count.data();
-    auto& touched = w.touched;
-    touched.clear();
-    // Accumulate: one pass over the features of a and, for each, over its entities.
+    // Where each feature's entity list starts (Upper: after `self`).
+    auto& starts = w.starts;
+    starts.resize(static_cast<std::size_t>(size));
+    Index work = 0;
     for (Index p = 0; p < size; ++p) {
       const auto feature = static_cast<Index>(features[p]);
-      const auto qb = outer[feature], qe = outer[feature + 1];
+      auto qb = outer[feature];
+      if constexpr (Upper) {
+        qb = static_cast<StorageIndex>(std::upper_bound(inner + qb, inner + outer[feature + 1],
+                                                        static_cast<StorageIndex>(self)) - inner);
+      }
+      starts[static_cast<std::size_t>(p)] = qb;
+      work += static_cast<Index>(outer[feature + 1] - qb);
+    }
+    // Dense rows (the accumulator fills up) are finished by scanning the accumulator;
+    // sparse rows keep the list of entities they touched. The inner loop of the dense
+    // variant has no dependency between iterations beyond the counters themselves.
+    if (entities() <= 4 * work) {
+      accumulate<M, true>(xt, features, values, size, w);
+    } else {
+      accumulate<M, false>(xt, features, values, size, w);
+    }
+    // Finish: similarity of each reached entity, then reset the accumulator.
+    std::int32_t* count = w.count.data();
+    const double minSupport = static_cast<double>(m_options.minSupport);
+    const double shrinkage = m_options.shrinkage;
+    auto finish = [&](Index b) {
+      const double n = static_cast<double>(count[b]);
+      count[b] = 0;
+      double sim = 0;
+      if constexpr (usesMoments(M)) {
+        auto& m = w.moments[static_cast<std::size_t>(b)];
+        sim = momentSimilarity<M>(n, m);
+        m = {};
+      } else if constexpr (usesDot(M)) {
+        const double dot = w.dot[static_cast<std::size_t>(b)];
+        w.dot[static_cast<std::size_t>(b)] = 0;
+        if constexpr (M == Measure::inverseFrequency) {
+          sim = dot / (s.rootCount * m_rootCount[static_cast<std::size_t>(b)]);
+        } else {
+          const double d = s.norm * m_norm[static_cast<std::size_t>(b)];
+          sim = d > 0 ? dot / d : 0.0;
+        }
+      } else if constexpr (M == Measure::cosine) {
+        sim = n / (s.rootCount * m_rootCount[static_cast<std::size_t>(b)]);
+      } else if constexpr (M == Measure::jaccard) {
+        sim = n / (s.count + m_count[static_cast<std::size_t>(b)] - n);
+      } else {
+        static_assert(M == Measure::conditionalProbability);
+        sim = n / (s.count * m_damp[static_cast<std::size_t>(b)]);
+      }
+      if (b == self || n < minSupport) return;
+      const double shrink = shrinkage > 0 ? n / (n + shrinkage) : 1.0;
+      if (shrinkage > 0) sim *= shrink;
+      if constexpr (Upper) {
+        double back = sim;  // s(b -> self): the same for every symmetric measure
+        if constexpr (M == Measure::conditionalProbability) {
+          back = n / (m_count[static_cast<std::size_t>(b)] * m_damp[static_cast<std::size_t>(self)]);
+          if (shrinkage > 0) back *= shrink;
+        }
+        f(b, n, sim, back);
+      } else {
+        f(b, n, sim);
+      }
+    };
+    if (w.touchedCount < 0) {
+      const Index n = entities();
+      for (Index b = Upper ? self + 1 : 0; b < n; ++b) {
+        if (count[b] != 0) finish(b);
+      }
+    } else {
+      for (Index t = 0; t < w.touchedCount; ++t) finish(w.touched[static_cast<std::size_t>(t)]);
+    }
+  }
+
+  /// The co-occurrence statistics of one row. Dense: no list of touched entities
+  /// (w.touchedCount = -1); otherwise w.touched[0, touchedCount) lists them.
+  template <Measure M, bool Dense, typename Feature, typename Value>
+  void accumulate(const SparseMatrix& xt, const Feature* features, const Value* values, Index size,
+                  SimilarityWorkspace& w) const {
+    const StorageIndex* outer = xt.outerIndexPtr();
+    const StorageIndex* inner = xt.innerIndexPtr();
+    const Scalar* xv = xt.valuePtr();
+    std::int32_t* count = w.count.data();
+    Index* touched = w.touched.data();
+    Index nt = 0;
+    auto visit = [&](Index b) {
+      if constexpr (Dense) {
+        ++count[b];
+      } else {
+        if (count[b]++ == 0) touched[nt++] = b;
+      }
+    };
+    for (Index p = 0; p < size; ++p) {
+      const auto feature = static_cast<Index>(features[p]);
+      const auto qb = w.starts[static_cast<std::size_t>(p)], qe = outer[feature + 1];
       if constexpr (usesMoments(M)) {
         const double xa = static_cast<double>(values[p]);
         SimilarityWorkspace::Moments* mo = w.moments.data();
         for (auto q = qb; q < qe; ++q) {
           const auto b = static_cast<Index>(inner[q]);
-          if (count[b]++ == 0) touched.push_back(b);
+          visit(b);
           const double xb = static_cast<double>(xv[q]);
           auto& m = mo[b];
           m.sa += xa;
@@ -536,58 +747,24 @@ class SimilarityEngine {
           const double weight = m_featureWeight[static_cast<std::size_t>(feature)];
           for (auto q = qb; q < qe; ++q) {
             const auto b = static_cast<Index>(inner[q]);
-            if (count[b]++ == 0) touched.push_back(b);
+            visit(b);
             dot[b] += weight;
           }
         } else {
           const double xa = static_cast<double>(values[p]);
           for (auto q = qb; q < qe; ++q) {
             const auto b = static_cast<Index>(inner[q]);
-            if (count[b]++ == 0) touched.push_back(b);
+            visit(b);
             dot[b] += xa * static_cast<double>(xv[q]);
           }
         }
       } else {
         (void)values;
-        for (auto q = qb; q < qe; ++q) {
-          const auto b = static_cast<Index>(inner[q]);
-          if (count[b]++ == 0) touched.push_back(b);
-        }
+        (void)xv;
+        for (auto q = qb; q < qe; ++q) visit(static_cast<Index>(inner[q]));
       }
     }
-    // Finish: similarity of each touched entity, then reset the accumulator.
-    const double minSupport = static_cast<double>(m_options.minSupport);
-    const double shrinkage = m_options.shrinkage;
-    for (const Index b : touched) {
-      const double n = static_cast<double>(count[b]);
-      count[b] = 0;
-      double sim = 0;
-      if constexpr (usesMoments(M)) {
-        auto& m = w.moments[static_cast<std::size_t>(b)];
-        sim = momentSimilarity<M>(n, m);
-        m = {};
-      } else if constexpr (usesDot(M)) {
-        const double dot = w.dot[static_cast<std::size_t>(b)];
-        w.dot[static_cast<std::size_t>(b)] = 0;
-        if constexpr (M == Measure::inverseFrequency) {
-          sim = dot / std::sqrt(s.count * m_count[static_cast<std::size_t>(b)]);
-        } else {
-          const double d = s.norm * m_norm[static_cast<std::size_t>(b)];
-          sim = d > 0 ? dot / d : 0.0;
-        }
-      } else if constexpr (M == Measure::cosine) {
-        sim = n / std::sqrt(s.count * m_count[static_cast<std::size_t>(b)]);
-      } else if constexpr (M == Measure::jaccard) {
-        sim = n / (s.count + m_count[static_cast<std::size_t>(b)] - n);
-      } else {
-        static_assert(M == Measure::conditionalProbability);
-        sim = n / (s.count * m_damp[static_cast<std::size_t>(b)]);
-      }
-      if (b == self || n < minSupport) continue;
-      if (shrinkage > 0) sim *= n / (n + shrinkage);
-      f(b, n, sim);
-    }
-    touched.clear();
+    w.touchedCount = Dense ? Index(-1) : nt;
   }
 
   template <Measure M>
@@ -611,12 +788,109 @@ class SimilarityEngine {
   Index m_entities = 0;
   bool m_centred = false;
   SparseMatrix m_centredX, m_centredXT;
-  std::vector<double> m_count, m_norm, m_damp, m_featureWeight, m_featureMean;
+  std::vector<double> m_count, m_rootCount, m_norm, m_damp, m_featureWeight, m_featureMean;
 };
 
 }  // namespace detail
 
 namespace detail {
+
+/// One TopK buffer per row, filled from many threads: each row has a spin lock and an
+/// atomic copy of its current threshold, so most offers are rejected without locking.
+/// The kept set depends only on the offers, not on their order (ByScoreThenIndex is a
+/// total order), so the result does not depend on the thread count.
+class SharedTopK {
+ public:
+  SharedTopK(Index rows, Index k)
+      : m_k(static_cast<std::size_t>(k)),
+        m_capacity(2 * static_cast<std::size_t>(k)),
+        m_data(static_cast<std::size_t>(rows) * m_capacity),
+        m_size(static_cast<std::size_t>(rows), 0),
+        m_threshold(static_cast<std::size_t>(rows), {-std::numeric_limits<double>::infinity(), 0}),
+        m_fast(static_cast<std::size_t>(rows)),
+        m_lock(static_cast<std::size_t>(rows)) {
+    for (auto& t : m_fast) t.store(-std::numeric_limits<double>::infinity(), std::memory_order_relaxed);
+    for (auto& l : m_lock) l.store(false, std::memory_order_relaxed);
+  }
+
+  void offer(Index row, double score, Index index) {
+    const auto r = static_cast<std::size_t>(row);
+    if (score < m_fast[r].load(std::memory_order_relaxed)) return;
+    while (m_lock[r].exchange(true, std::memory_order_acquire)) {
+      while (m_lock[r].load(std::memory_order_relaxed)) std::this_thread::yield();
+    }
+    const std::pair<double, Index> c(score, index);
+    if (m_size[r] < m_k || ByScoreThenIndex()(c, m_threshold[r])) {
+      auto* begin = m_data.data() + r * m_capacity;
+      begin[m_size[r]++] = c;
+      if (m_size[r] == m_capacity) cut(r);
+    }
+    m_lock[r].store(false, std::memory_order_release);
+  }
+
+  /// The best k of row `row`, sorted (call after all offers).
+  void take(Index row, std::vector<std::pair<double, Index>>& out) {
+    const auto r = static_cast<std::size_t>(row);
+    if (m_size[r] > m_k) cut(r);
+    auto* begin = m_data.data() + r * m_capacity;
+    out.assign(begin, begin + m_size[r]);
+    std::sort(out.begin(), out.end(), ByScoreThenIndex());
+  }
+
+ private:
+  void cut(std::size_t r) {
+    auto* begin = m_data.data() + r * m_capacity;
+    std::nth_element(begin, begin + static_cast<std::ptrdiff_t>(m_k - 1), begin + m_size[r], ByScoreThenIndex());
+    m_size[r] = static_cast<std::uint32_t>(m_k);
+    m_threshold[r] = begin[m_k - 1];
+    m_fast[r].store(m_threshold[r].first, std::memory_order_relaxed);
+  }
+
+  std::size_t m_k, m_capacity;
+  std::vector<std::pair<double, Index>> m_data;
+  std::vector<std::uint32_t> m_size;
+  std::vector<std::pair<double, Index>> m_threshold;  // valid once the row was cut
+  std::vector<std::atomic<double>> m_fast;            // m_threshold's score, -inf before
+  std::vector<std::atomic<bool>> m_lock;
+};
+
+/// Pair-once strategy: row a visits only b > a and offers the pair to both rows.
+template <typename Scalar>
+NeighbourGraph<Scalar> computeNeighboursPairOnce(const SimilarityEngine<Scalar>& engine,
+                                                 const SparseRowMatrix<Scalar>& x, const SparseRowMatrix<Scalar>& xt,
+                                                 Index k) {
+  const SimilarityOptions& options = engine.options();
+  const Index n = engine.entities();
+  SharedTopK top(n, k);
+  WorkspacePool<SimilarityWorkspace> pool;
+  SharedProgress progress(options.progress, n, "similarity", "rows");
+  parallelFor(0, n, 32, options.threads, [&](Index begin, Index end) {
+    auto w = pool.acquire([&] { return engine.makeWorkspace(); });
+    for (Index a = begin; a < end; ++a) {
+      engine.visitUpper(x, xt, a, *w, [&](Index b, double, double ab, double ba) {
+        top.offer(a, ab, b);
+        top.offer(b, ba, a);
+      });
+    }
+    pool.release(std::move(w));
+    progress.add(end - begin);
+  });
+  progress.finish();
+  std::vector<Index> offsets(static_cast<std::size_t>(n) + 1, 0);
+  std::vector<Index> neighbours;
+  std::vector<Scalar> similarities;
+  std::vector<std::pair<double, Index>> row;
+  for (Index a = 0; a < n; ++a) {
+    top.take(a, row);
+    const double scale = options.normalize && !row.empty() && row.front().first > 0 ? row.front().first : 1.0;
+    for (const auto& [sim, b] : row) {
+      neighbours.push_back(b);
+      similarities.push_back(static_cast<Scalar>(scale == 1.0 ? sim : sim / scale));
+    }
+    offsets[static_cast<std::size_t>(a) + 1] = static_cast<Index>(neighbours.size());
+  }
+  return NeighbourGraph<Scalar>(std::move(offsets), std::move(neighbours), std::move(similarities));
+}
 
 /// Top-K rows of every entity with a prepared engine (see computeNeighbours).
 template <typename Scalar>
@@ -625,6 +899,10 @@ NeighbourGraph<Scalar> computeNeighbours(const SimilarityEngine<Scalar>& engine,
   const SimilarityOptions& options = engine.options();
   const Index n = engine.entities();
   const Index k = std::min<Index>(options.k, std::max<Index>(n - 1, 0));
+  if (k > 0 && static_cast<std::size_t>(n) * static_cast<std::size_t>(k) * 2 * sizeof(std::pair<double, Index>) <=
+                   options.pairBufferBytes) {
+    return computeNeighboursPairOnce(engine, x, xt, k);
+  }
   std::vector<Index> sizes(static_cast<std::size_t>(n), 0);
   std::vector<Index> neighbours(static_cast<std::size_t>(n * k));
   std::vector<Scalar> similarities(static_cast<std::size_t>(n * k));
