@@ -126,7 +126,8 @@ struct ScoreWorkspace {
   enum : std::uint8_t { reached = 1, blocked = 2, chosen = 4 };
   std::vector<double> score;        // per item
   std::vector<std::uint8_t> flag;   // per item
-  std::vector<Index> touched;       // items with flag & reached
+  std::vector<Index> touched;       // items with flag & reached (sparse accumulation)
+  bool dense = false;               // dense accumulation: scan all items, no touched list
   std::vector<std::pair<double, Index>> candidates;
   std::vector<std::pair<double, Index>> neighbours;  // UserCF: the user's neighbours (similarity, user)
   std::vector<std::uint8_t> entityMark;               // per entity (prediction)
@@ -305,7 +306,7 @@ class NeighbourhoodModel {
     auto ws = acquire();
     accumulate(user, historyOf(user), nullptr, *ws);
     Vector<double> s = Vector<double>::Zero(items());
-    for (Index i : ws->touched) s(i) = ws->score[static_cast<std::size_t>(i)];
+    forEachScored(*ws, [&](Index i, double x) { s(i) = x; });
     clear(*ws);
     release(std::move(ws));
     return s;
@@ -757,19 +758,27 @@ class NeighbourhoodModel {
       userNeighboursInto(user, h, query, w);
       for (const auto& nb : w.neighbours) work += historyOf(nb.second).size;
     }
-    // Many additions: add without bookkeeping, then find the reached items by a scan.
-    // Few: track the reached items as they come. Both give the same scores.
-    if (items() <= 4 * work) {
+    // Many additions: add without bookkeeping (callers then scan all items, w.dense).
+    // Few: track the reached items as they come (w.touched). Same scores either way;
+    // unreached items keep score 0.
+    w.dense = items() <= 4 * work;
+    if (w.dense) {
       accumulateWith<true>(h, w);
-      const double* score = w.score.data();
-      for (Index i = 0; i < items(); ++i) {
-        if (score[i] != 0) {
-          w.flag[static_cast<std::size_t>(i)] |= ScoreWorkspace::reached;
-          w.touched.push_back(i);
-        }
-      }
     } else {
       accumulateWith<false>(h, w);
+    }
+  }
+
+  /// Calls f(item, score) for every item with a non-zero score (after accumulate).
+  template <typename F>
+  void forEachScored(const ScoreWorkspace& w, F&& f) const {
+    const double* score = w.score.data();
+    if (w.dense) {
+      for (Index i = 0; i < items(); ++i) {
+        if (score[i] != 0) f(i, score[i]);
+      }
+    } else {
+      for (Index i : w.touched) f(i, score[i]);
     }
   }
 
@@ -829,6 +838,10 @@ class NeighbourhoodModel {
   }
 
   void clear(ScoreWorkspace& w) const {
+    if (w.dense) {
+      std::fill(w.score.begin(), w.score.end(), 0.0);
+      w.dense = false;
+    }
     for (Index i : w.touched) {
       w.score[static_cast<std::size_t>(i)] = 0.0;
       w.flag[static_cast<std::size_t>(i)] = 0;
@@ -845,10 +858,9 @@ class NeighbourhoodModel {
       for (Index p = 0; p < h.size; ++p) flag[h.items[p]] |= ScoreWorkspace::blocked;
     }
     TopK top(w.candidates, n);
-    for (Index i : w.touched) {
-      const double s = w.score[static_cast<std::size_t>(i)];
+    forEachScored(w, [&](Index i, double s) {
       if (s > 0 && !(flag[i] & ScoreWorkspace::blocked) && filter.allows(i)) top.offer(s, i);
-    }
+    });
     top.finish();
     for (const auto& [s, i] : w.candidates) {
       out.push_back({i, s, false, {}});
@@ -860,8 +872,7 @@ class NeighbourhoodModel {
       for (Index i : order) {
         if (static_cast<Index>(out.size()) >= n) break;
         if ((flag[i] & (ScoreWorkspace::blocked | ScoreWorkspace::chosen)) || (!restricted && !filter.allows(i))) continue;
-        const double s = (flag[i] & ScoreWorkspace::reached) ? w.score[static_cast<std::size_t>(i)] : 0.0;
-        out.push_back({i, s, true, {}});
+        out.push_back({i, w.score[static_cast<std::size_t>(i)], true, {}});  // 0 unless reached
         flag[i] |= ScoreWorkspace::chosen;
       }
     }

@@ -104,10 +104,11 @@ struct SimilarityOptions {
   Index minSupport = 1;      ///< drop pairs with fewer common features (>= 1)
   bool normalize = false;    ///< divide each row by its largest similarity (ItemCF-Norm)
   int threads = 1;           ///< 0 = hardware concurrency; results do not depend on it
-  /// Bytes the fit may use for per-row candidate buffers (rows x 2k x 16) to visit each
-  /// pair once instead of twice; above it (or with 0) rows are computed independently.
-  /// Both strategies give identical graphs.
-  std::size_t pairBufferBytes = std::size_t(256) << 20;
+  /// Bytes the fit may use for per-row candidate heaps (rows x k x 16) to visit each
+  /// pair once instead of twice. Worth it while the heaps stay in cache (the default,
+  /// 4 MiB, covers 1700 rows x K = 150); above it (or with 0) every row is computed on
+  /// its own with a local heap. Both strategies give identical graphs.
+  std::size_t pairBufferBytes = std::size_t(4) << 20;
   ProgressCallback progress; ///< called with rows done (from worker threads, serialised)
 
   void validate(std::string_view where) const {
@@ -234,7 +235,6 @@ struct SimilarityWorkspace {
   Index touchedCount = 0;  // -1: dense row, scan the accumulator
   std::vector<std::int64_t> starts;  // per feature of the row: first position to visit
   std::vector<std::pair<double, Index>> candidates;
-  std::vector<double> values;
   std::vector<Index> queryFeatures;
   std::vector<double> queryValues;
 };
@@ -295,75 +295,86 @@ struct ByScoreThenIndex {
   }
 };
 
-/// Keeps the best `k` of the pairs offered to it (ByScoreThenIndex): an unsorted buffer
-/// of up to 2k pairs that is cut back to the best k (nth_element) when full; after the
-/// first cut, pairs not better than the k-th best so far are rejected by one comparison.
-/// Amortised O(1) per offer.
+/// A binary heap of at most k pairs whose root is the worst kept pair
+/// (ByScoreThenIndex): an offer that is not better than the root is rejected by one or two
+/// comparisons; a better one replaces the root and sifts down (log k steps).
+namespace topk {
+
+inline void siftUp(std::pair<double, Index>* h, std::size_t i, std::pair<double, Index> c) {
+  while (i > 0) {
+    const std::size_t parent = (i - 1) / 2;
+    if (!ByScoreThenIndex()(h[parent], c)) break;  // parent not better than c: c stays below
+    h[i] = h[parent];
+    i = parent;
+  }
+  h[i] = c;
+}
+
+/// ByScoreThenIndex without short-circuit branches (the heap's comparisons are
+/// unpredictable).
+inline bool betterNoBranch(const std::pair<double, Index>& x, const std::pair<double, Index>& y) {
+  return static_cast<bool>(static_cast<int>(x.first > y.first) |
+                           (static_cast<int>(x.first == y.first) & static_cast<int>(x.second < y.second)));
+}
+
+/// Replaces the root by c and sifts it down. h must have one readable slot after the
+/// heap (h[n]); it is read, never used, when a node has a single child.
+inline void replaceRoot(std::pair<double, Index>* h, std::size_t n, std::pair<double, Index> c) {
+  std::size_t i = 0;
+  while (true) {
+    const std::size_t l = 2 * i + 1;
+    if (l >= n) break;
+    const std::size_t r = l + 1;
+    const std::size_t worse = l + static_cast<std::size_t>((r < n) & betterNoBranch(h[l], h[r]));
+    if (!betterNoBranch(c, h[worse])) break;  // c not better than the worse child
+    h[i] = h[worse];
+    i = worse;
+  }
+  h[i] = c;
+}
+
+/// Offers c to the heap h of size n (capacity k); returns the new size.
+inline std::size_t offer(std::pair<double, Index>* h, std::size_t n, std::size_t k, std::pair<double, Index> c) {
+  if (n < k) {
+    siftUp(h, n, c);
+    return n + 1;
+  }
+  if (k > 0 && ByScoreThenIndex()(c, h[0])) replaceRoot(h, n, c);
+  return n;
+}
+
+}  // namespace topk
+
+/// The best `k` of the pairs offered to it, in a topk heap; finish() sorts them.
 class TopK {
  public:
   TopK(std::vector<std::pair<double, Index>>& storage, Index k)
-      : m_buffer(storage), m_k(static_cast<std::size_t>(std::max<Index>(k, 0))) {
-    m_buffer.clear();
+      : m_heap(storage), m_k(static_cast<std::size_t>(std::max<Index>(k, 0))) {
+    m_heap.resize(m_k + 1);  // + the slot replaceRoot may read
   }
+  /// Inline fast path: rejects scores below the worst kept one once the heap is full.
   void offer(double score, Index index) {
-    if (m_cut && !(score > m_threshold.first || (score == m_threshold.first && index < m_threshold.second))) return;
-    m_buffer.emplace_back(score, index);
-    if (m_buffer.size() >= 2 * m_k) cut();
+    if (score < m_threshold) return;
+    add(score, index);
   }
   /// Leaves the best k, sorted best first.
   void finish() {
-    if (m_buffer.size() > m_k) cut();
-    std::sort(m_buffer.begin(), m_buffer.end(), ByScoreThenIndex());
+    m_heap.resize(m_size);
+    std::sort(m_heap.begin(), m_heap.end(), ByScoreThenIndex());
   }
 
  private:
-  void cut() {
-    if (m_k == 0) {
-      m_buffer.clear();
-      return;
-    }
-    std::nth_element(m_buffer.begin(), m_buffer.begin() + static_cast<std::ptrdiff_t>(m_k - 1), m_buffer.end(),
-                     ByScoreThenIndex());
-    m_buffer.resize(m_k);
-    m_threshold = m_buffer.back();
-    m_cut = true;
+  void add(double score, Index index) {
+    if (m_k == 0) return;
+    m_size = topk::offer(m_heap.data(), m_size, m_k, {score, index});
+    if (m_size == m_k) m_threshold = m_heap[0].first;
   }
 
-  std::vector<std::pair<double, Index>>& m_buffer;
+  std::vector<std::pair<double, Index>>& m_heap;
   std::size_t m_k;
-  bool m_cut = false;
-  std::pair<double, Index> m_threshold{0.0, 0};
+  std::size_t m_size = 0;
+  double m_threshold = -std::numeric_limits<double>::infinity();
 };
-
-/// Keeps the k best of `c` (ByScoreThenIndex), sorted; `scratch` is reused memory.
-inline void selectTop(std::vector<std::pair<double, Index>>& c, Index k, std::vector<double>& scratch) {
-  const auto kk = static_cast<std::size_t>(std::max<Index>(k, 0));
-  if (c.size() > kk && kk > 0) {
-    scratch.resize(c.size());
-    for (std::size_t i = 0; i < c.size(); ++i) scratch[i] = c[i].first;
-    std::nth_element(scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(kk - 1), scratch.end(),
-                     std::greater<double>());
-    const double threshold = scratch[kk - 1];
-    // One pass: pairs above the threshold move to the front (writes never pass the read
-    // position); pairs at the threshold go to `ties`, of which the smallest indices fill
-    // the remaining places.
-    std::size_t above = 0;
-    std::vector<std::pair<double, Index>> ties;
-    for (std::size_t i = 0; i < c.size(); ++i) {
-      if (c[i].first > threshold) {
-        c[above++] = c[i];
-      } else if (c[i].first == threshold) {
-        ties.push_back(c[i]);
-      }
-    }
-    std::sort(ties.begin(), ties.end(), ByScoreThenIndex());
-    c.resize(above);
-    for (std::size_t t = 0; c.size() < kk && t < ties.size(); ++t) c.push_back(ties[t]);
-  } else if (kk == 0) {
-    c.clear();
-  }
-  std::sort(c.begin(), c.end(), ByScoreThenIndex());
-}
 
 /// Keeps the k best of `c` (ByScoreThenIndex), sorted.
 inline void keepTop(std::vector<std::pair<double, Index>>& c, Index k) {
@@ -795,7 +806,7 @@ class SimilarityEngine {
 
 namespace detail {
 
-/// One TopK buffer per row, filled from many threads: each row has a spin lock and an
+/// One top-k heap per row, filled from many threads: each row has a spin lock and an
 /// atomic copy of its current threshold, so most offers are rejected without locking.
 /// The kept set depends only on the offers, not on their order (ByScoreThenIndex is a
 /// total order), so the result does not depend on the thread count.
@@ -803,54 +814,43 @@ class SharedTopK {
  public:
   SharedTopK(Index rows, Index k)
       : m_k(static_cast<std::size_t>(k)),
-        m_capacity(2 * static_cast<std::size_t>(k)),
-        m_data(static_cast<std::size_t>(rows) * m_capacity),
+        m_data(static_cast<std::size_t>(rows) * m_k + 1),  // + the slot replaceRoot may read
         m_size(static_cast<std::size_t>(rows), 0),
-        m_threshold(static_cast<std::size_t>(rows), {-std::numeric_limits<double>::infinity(), 0}),
         m_fast(static_cast<std::size_t>(rows)),
         m_lock(static_cast<std::size_t>(rows)) {
     for (auto& t : m_fast) t.store(-std::numeric_limits<double>::infinity(), std::memory_order_relaxed);
     for (auto& l : m_lock) l.store(false, std::memory_order_relaxed);
   }
 
+  /// Offers (score, index) to row `row`. Locked = false is for a single thread.
+  template <bool Locked>
   void offer(Index row, double score, Index index) {
     const auto r = static_cast<std::size_t>(row);
     if (score < m_fast[r].load(std::memory_order_relaxed)) return;
-    while (m_lock[r].exchange(true, std::memory_order_acquire)) {
-      while (m_lock[r].load(std::memory_order_relaxed)) std::this_thread::yield();
+    if constexpr (Locked) {
+      while (m_lock[r].exchange(true, std::memory_order_acquire)) {
+        while (m_lock[r].load(std::memory_order_relaxed)) std::this_thread::yield();
+      }
     }
-    const std::pair<double, Index> c(score, index);
-    if (m_size[r] < m_k || ByScoreThenIndex()(c, m_threshold[r])) {
-      auto* begin = m_data.data() + r * m_capacity;
-      begin[m_size[r]++] = c;
-      if (m_size[r] == m_capacity) cut(r);
-    }
-    m_lock[r].store(false, std::memory_order_release);
+    auto* heap = m_data.data() + r * m_k;
+    m_size[r] = static_cast<std::uint32_t>(topk::offer(heap, m_size[r], m_k, {score, index}));
+    if (m_size[r] == m_k) m_fast[r].store(heap[0].first, std::memory_order_relaxed);
+    if constexpr (Locked) m_lock[r].store(false, std::memory_order_release);
   }
 
-  /// The best k of row `row`, sorted (call after all offers).
-  void take(Index row, std::vector<std::pair<double, Index>>& out) {
+  /// The kept pairs of row `row`, sorted best first (call after all offers).
+  void take(Index row, std::vector<std::pair<double, Index>>& out) const {
     const auto r = static_cast<std::size_t>(row);
-    if (m_size[r] > m_k) cut(r);
-    auto* begin = m_data.data() + r * m_capacity;
-    out.assign(begin, begin + m_size[r]);
+    const auto* heap = m_data.data() + r * m_k;
+    out.assign(heap, heap + m_size[r]);
     std::sort(out.begin(), out.end(), ByScoreThenIndex());
   }
 
  private:
-  void cut(std::size_t r) {
-    auto* begin = m_data.data() + r * m_capacity;
-    std::nth_element(begin, begin + static_cast<std::ptrdiff_t>(m_k - 1), begin + m_size[r], ByScoreThenIndex());
-    m_size[r] = static_cast<std::uint32_t>(m_k);
-    m_threshold[r] = begin[m_k - 1];
-    m_fast[r].store(m_threshold[r].first, std::memory_order_relaxed);
-  }
-
-  std::size_t m_k, m_capacity;
+  std::size_t m_k;
   std::vector<std::pair<double, Index>> m_data;
   std::vector<std::uint32_t> m_size;
-  std::vector<std::pair<double, Index>> m_threshold;  // valid once the row was cut
-  std::vector<std::atomic<double>> m_fast;            // m_threshold's score, -inf before
+  std::vector<std::atomic<double>> m_fast;  // score of the worst kept pair once full, -inf before
   std::vector<std::atomic<bool>> m_lock;
 };
 
@@ -864,13 +864,22 @@ NeighbourGraph<Scalar> computeNeighboursPairOnce(const SimilarityEngine<Scalar>&
   SharedTopK top(n, k);
   WorkspacePool<SimilarityWorkspace> pool;
   SharedProgress progress(options.progress, n, "similarity", "rows");
-  parallelFor(0, n, 32, options.threads, [&](Index begin, Index end) {
+  constexpr Index chunk = 32;
+  const bool shared = std::min<Index>(resolveThreads(options.threads), chunkCount(0, n, chunk)) > 1;
+  parallelFor(0, n, chunk, options.threads, [&](Index begin, Index end) {
     auto w = pool.acquire([&] { return engine.makeWorkspace(); });
     for (Index a = begin; a < end; ++a) {
-      engine.visitUpper(x, xt, a, *w, [&](Index b, double, double ab, double ba) {
-        top.offer(a, ab, b);
-        top.offer(b, ba, a);
-      });
+      if (shared) {
+        engine.visitUpper(x, xt, a, *w, [&](Index b, double, double ab, double ba) {
+          top.offer<true>(a, ab, b);
+          top.offer<true>(b, ba, a);
+        });
+      } else {
+        engine.visitUpper(x, xt, a, *w, [&](Index b, double, double ab, double ba) {
+          top.offer<false>(a, ab, b);
+          top.offer<false>(b, ba, a);
+        });
+      }
     }
     pool.release(std::move(w));
     progress.add(end - begin);
@@ -899,7 +908,7 @@ NeighbourGraph<Scalar> computeNeighbours(const SimilarityEngine<Scalar>& engine,
   const SimilarityOptions& options = engine.options();
   const Index n = engine.entities();
   const Index k = std::min<Index>(options.k, std::max<Index>(n - 1, 0));
-  if (k > 0 && static_cast<std::size_t>(n) * static_cast<std::size_t>(k) * 2 * sizeof(std::pair<double, Index>) <=
+  if (k > 0 && static_cast<std::size_t>(n) * static_cast<std::size_t>(k) * sizeof(std::pair<double, Index>) <=
                    options.pairBufferBytes) {
     return computeNeighboursPairOnce(engine, x, xt, k);
   }
