@@ -62,15 +62,13 @@ int main() {
             << "  Alien ~ Amelie   " << itemcf.neighbours().similarity(alien, amelie) << "    "
             << iuf.neighbours().similarity(alien, amelie) << "   (only frank has both)\n";
 
-  // Coverage and popularity of everyone's top-2 lists, with the metrics module.
-  for (const auto* model : {&itemcf, &iuf}) {
-    std::vector<metrics::ItemList> lists;
-    for (const auto& l : model->recommendAll(2)) lists.push_back(itemsOf(l));
-    const std::vector<double> pop(model->popularity().begin(), model->popularity().end());
-    std::cout << (model == &itemcf ? "  cosine" : "  IUF   ") << " top-2 lists: coverage "
-              << metrics::catalogueCoverage(lists, model->items()) << ", mean log-popularity "
-              << metrics::meanPopularity(lists, pop) << "\n";
+  // Grace's list under IUF: Blade Runner, which only frank connects to her films, loses
+  // weight relative to the others (0.5 of the top score with cosine, 0.39 with IUF).
+  std::cout << "ItemCF-IUF for grace:";
+  for (const Recommendation& r : iuf.recommend(grace, 3)) {
+    std::cout << " " << iuf.itemName(r.item) << " (" << r.score << ")";
   }
+  std::cout << "\n";
 
   // Grace watches Casablanca: her list changes at once, similarities are not recomputed.
   itemcf.addInteraction("grace", "Casablanca");
