@@ -345,7 +345,7 @@ int main(int argc, char** argv) {
     options.threads = a.threads;
     ProgressLine line(a.progress ? ProgressLine::Mode::always : ProgressLine::Mode::never);
     if (a.progress) options.progress = line;
-    options.validate("eigenrec-cf");
+    options.validate("options");
 
     InteractionLog log = readInteractions(a.train, reader);
     std::unique_ptr<InteractionLog> test;
