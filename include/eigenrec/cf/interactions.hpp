@@ -30,15 +30,6 @@
 
 namespace eigenrec::cf {
 
-namespace detail {
-
-/// checkIndex without building the message unless the check fails (for loops).
-inline void requireIndex(std::string_view where, std::string_view argument, Index index, Index size) {
-  if (index < 0 || index >= size) checkIndex(where, argument, index, size);
-}
-
-}  // namespace detail
-
 /// Bidirectional map between external ids (strings; integers are written in decimal) and
 /// dense indices 0..size()-1, assigned in order of first appearance.
 class IdMap {
@@ -349,7 +340,7 @@ class InteractionMatrix {
       const auto b = outer[static_cast<std::size_t>(u)], e = outer[static_cast<std::size_t>(u) + 1];
       for (auto p = b; p < e; ++p) {
         const auto item = inner[static_cast<std::size_t>(p)];
-        detail::requireIndex(where, "item index", item, items);
+        checkIndex(where, "item index", item, items);
         if (p > b && inner[static_cast<std::size_t>(p) - 1] >= item) {
           throwInvalidArgument(where, "item indices expected strictly increasing within a row, got a repeat or "
                                       "decrease in row ", u);

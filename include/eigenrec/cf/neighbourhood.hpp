@@ -88,8 +88,8 @@ struct RecommendOptions {
 
   void validate(std::string_view where, Index items) const {
     checkNonNegative(where, "threads", threads);
-    for (Index i : allowItems) detail::requireIndex(where, "allowItems item", i, items);
-    for (Index i : denyItems) detail::requireIndex(where, "denyItems item", i, items);
+    for (Index i : allowItems) checkIndex(where, "allowItems item", i, items);
+    for (Index i : denyItems) checkIndex(where, "denyItems item", i, items);
   }
 };
 
@@ -276,7 +276,7 @@ class NeighbourhoodModel {
     checkFitted("recommendAll");
     checkPositive(w, "n", n);
     options.validate(w, items());
-    for (Index u : userList) detail::requireIndex(w, "user", u, m_users);
+    for (Index u : userList) checkIndex(w, "user", u, m_users);
     const ItemFilter filter = makeFilter(options);
     std::vector<std::vector<Recommendation>> result(userList.size());
     parallelFor(0, static_cast<Index>(userList.size()), 64, options.threads, [&](Index b, Index e) {
@@ -355,8 +355,8 @@ class NeighbourhoodModel {
     options.validate(w);
     checkNonNegative(w, "threads", threads);
     for (const auto& [u, i] : pairs) {
-      detail::requireIndex(w, "user", u, m_users);
-      detail::requireIndex(w, "item", i, items());
+      checkIndex(w, "user", u, m_users);
+      checkIndex(w, "item", i, items());
     }
     std::vector<Prediction> out(pairs.size());
     parallelFor(0, static_cast<Index>(pairs.size()), 256, threads, [&](Index b, Index e) {
@@ -710,7 +710,7 @@ class NeighbourhoodModel {
     std::vector<std::pair<Index, Scalar>> v;
     v.reserve(itemValues.size());
     for (const auto& [i, x] : itemValues) {
-      detail::requireIndex(w, "item", i, items());
+      checkIndex(w, "item", i, items());
       validateValue(x, w);
       v.emplace_back(i, m_data.feedback() == Feedback::binary ? Scalar(1) : x);
     }

@@ -156,7 +156,7 @@ class NeighbourGraph {
     for (Index a = 0; a < rows; ++a) {
       for (Index p = offsets[static_cast<std::size_t>(a)]; p < offsets[static_cast<std::size_t>(a) + 1]; ++p) {
         const Index b = neighbours[static_cast<std::size_t>(p)];
-        detail::requireIndex(where, "neighbour", b, rows);
+        checkIndex(where, "neighbour", b, rows);
         if (b == a || mark[static_cast<std::size_t>(b)] == a) {
           throwInvalidArgument(where, "neighbours expected distinct and not the row itself, got row ", a, " listing ",
                                b, " twice or itself");

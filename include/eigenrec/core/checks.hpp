@@ -91,6 +91,8 @@ inline void checkArgument(bool condition, std::string_view where, std::string_vi
 }
 
 /// Throws "<where>: <argument> expected <expected>, got <actual>" unless `condition`.
+/// The arguments are evaluated even when the check passes: for checks in loops, prefer
+/// the specific helpers below, which build their message only on failure.
 template <typename Expected, typename Actual>
 void checkExpected(bool condition, std::string_view where, std::string_view argument, const Expected& expected,
                    const Actual& actual) {
@@ -117,13 +119,13 @@ void checkNonNegative(std::string_view where, std::string_view argument, T value
 /// lo <= value <= hi. NaN fails.
 template <typename T>
 void checkBetween(std::string_view where, std::string_view argument, T value, T lo, T hi) {
-  checkExpected(value >= lo && value <= hi, where, argument, detail::concat("in [", lo, ", ", hi, "]"), value);
+  if (!(value >= lo && value <= hi)) throwInvalidArgument(where, argument, " expected in [", lo, ", ", hi, "], got ", value);
 }
 
 /// lo <= value < hi. NaN fails.
 template <typename T>
 void checkHalfOpen(std::string_view where, std::string_view argument, T value, T lo, T hi) {
-  checkExpected(value >= lo && value < hi, where, argument, detail::concat("in [", lo, ", ", hi, ")"), value);
+  if (!(value >= lo && value < hi)) throwInvalidArgument(where, argument, " expected in [", lo, ", ", hi, "), got ", value);
 }
 
 /// A finite number (not NaN, not +-inf).
@@ -134,7 +136,9 @@ void checkFinite(std::string_view where, std::string_view argument, T value) {
 
 /// An index into a container of `size` elements: 0 <= index < size.
 inline void checkIndex(std::string_view where, std::string_view argument, Index index, Index size) {
-  checkExpected(index >= 0 && index < size, where, argument, detail::concat("an index in [0, ", size, ")"), index);
+  if (!(index >= 0 && index < size)) {
+    throwInvalidArgument(where, argument, " expected an index in [0, ", size, "), got ", index);
+  }
 }
 
 /// A non-empty container or dimension.
@@ -146,22 +150,24 @@ inline void checkNotEmpty(std::string_view where, std::string_view argument, Ind
 template <typename Derived>
 void checkShape(std::string_view where, std::string_view argument, const Eigen::EigenBase<Derived>& m, Index rows,
                 Index cols) {
-  checkExpected(m.rows() == rows && m.cols() == cols, where, argument,
-                detail::concat("shape (", rows, ", ", cols, ")"),
-                detail::concat("(", m.rows(), ", ", m.cols(), ")"));
+  if (m.rows() != rows || m.cols() != cols) {
+    throwInvalidArgument(where, argument, " expected shape (", rows, ", ", cols, "), got (", m.rows(), ", ", m.cols(),
+                         ")");
+  }
 }
 
 /// Number of rows (the feature dimension in eigenrec's layout).
 template <typename Derived>
 void checkRows(std::string_view where, std::string_view argument, const Eigen::EigenBase<Derived>& m, Index rows) {
-  checkExpected(m.rows() == rows, where, argument, detail::concat(rows, " rows"), detail::concat(m.rows(), " rows"));
+  if (m.rows() != rows) throwInvalidArgument(where, argument, " expected ", rows, " rows, got ", m.rows(), " rows");
 }
 
 /// Number of columns (the batch dimension in eigenrec's layout).
 template <typename Derived>
 void checkCols(std::string_view where, std::string_view argument, const Eigen::EigenBase<Derived>& m, Index cols) {
-  checkExpected(m.cols() == cols, where, argument, detail::concat(cols, " columns"),
-                detail::concat(m.cols(), " columns"));
+  if (m.cols() != cols) {
+    throwInvalidArgument(where, argument, " expected ", cols, " columns, got ", m.cols(), " columns");
+  }
 }
 
 /// True when any coefficient is NaN or infinite.
