@@ -11,5 +11,6 @@
 #include <eigenrec/core/serialize.hpp>
 #include <eigenrec/core/tensor.hpp>
 #include <eigenrec/core/types.hpp>
+#include <eigenrec/core/utf8.hpp>
 
 #endif  // EIGENREC_CORE_HPP

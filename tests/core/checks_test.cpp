@@ -60,3 +60,33 @@ TEST_CASE("FormatError: location prefix and accessors", "[core][checks]") {
   // Malformed input is bad input: catchable as std::invalid_argument.
   CHECK_THROWS_AS(throw FormatError("a", 1, 1, "x"), std::invalid_argument);
 }
+
+#include <eigenrec/core/utf8.hpp>
+
+TEST_CASE("utf8: decoding, maximal subparts, validation, encoding", "[core][utf8]") {
+  using eigenrec::decodeUtf8;
+  const std::string euro = "\xE2\x82\xAC";  // U+20AC
+  auto d = decodeUtf8(euro, 0);
+  CHECK(d.valid);
+  CHECK(d.codePoint == 0x20AC);
+  CHECK(d.length == 3);
+  d = decodeUtf8("\xF0\x9F\x98\x80", 0);  // U+1F600
+  CHECK((d.valid && d.codePoint == 0x1F600 && d.length == 4));
+  // Ill-formed: overlong, surrogate, above U+10FFFF, truncated, stray continuation.
+  for (const std::string bad : {"\xC0\xAF", "\xE0\x80\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xF5", "\x80"}) {
+    INFO(bad.size());
+    CHECK_FALSE(decodeUtf8(bad, 0).valid);
+    CHECK(decodeUtf8(bad, 0).length == 1);
+    CHECK(decodeUtf8(bad, 0).codePoint == eigenrec::kReplacementCharacter);
+  }
+  // A truncated 3-byte sequence is one maximal subpart of 2 bytes.
+  d = decodeUtf8("\xE2\x82" "A", 0);
+  CHECK((!d.valid && d.length == 2));
+  CHECK(eigenrec::firstInvalidUtf8("ab\xE2\x82\xAC" "c\xFF") == 6);
+  CHECK(eigenrec::isValidUtf8("plain ascii and \xC3\xA9"));
+  CHECK_FALSE(eigenrec::isValidUtf8("\xC3"));
+  std::string out;
+  for (char32_t c : {U'a', U'\u00E9', U'\u20AC', U'\U0001F600'}) eigenrec::appendUtf8(out, c);
+  CHECK(out == "a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80");
+  CHECK(eigenrec::isValidUtf8(out));
+}

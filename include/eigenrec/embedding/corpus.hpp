@@ -10,6 +10,7 @@
 #define EIGENREC_EMBEDDING_CORPUS_HPP
 
 #include <eigenrec/core/checks.hpp>
+#include <eigenrec/core/utf8.hpp>
 
 #include <algorithm>
 #include <cstdint>
@@ -97,49 +98,6 @@ class TextCorpus {
 };
 
 namespace detail {
-
-/// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is invalid
-/// (overlong forms, surrogates and code points above U+10FFFF are invalid).
-inline std::size_t utf8SequenceLength(std::string_view s, std::size_t i) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  if (b0 < 0x80) return 1;
-  std::size_t n;
-  unsigned lo = 0x80, hi = 0xBF;
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    n = 2;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    n = 3;
-    if (b0 == 0xE0) lo = 0xA0;
-    if (b0 == 0xED) hi = 0x9F;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    n = 4;
-    if (b0 == 0xF0) lo = 0x90;
-    if (b0 == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  for (std::size_t k = 1; k < n; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return 0;
-  }
-  return n;
-}
-
-/// Byte offset of the first invalid UTF-8 sequence in `s`, or npos.
-inline std::size_t firstInvalidUtf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    if (static_cast<unsigned char>(s[i]) < 0x80) {
-      ++i;
-      continue;
-    }
-    const std::size_t n = utf8SequenceLength(s, i);
-    if (n == 0) return i;
-    i += n;
-  }
-  return std::string_view::npos;
-}
 
 inline bool isWordSeparator(char c) noexcept { return c == ' ' || c == '\t' || c == '\n'; }
 
@@ -293,7 +251,7 @@ class TokenReader {
       bool ascii = true;
       for (char ch : word) ascii &= static_cast<unsigned char>(ch) < 0x80;
       if (!ascii) {
-        const std::size_t bad = detail::firstInvalidUtf8(word);
+        const std::size_t bad = firstInvalidUtf8(word);
         if (bad != std::string_view::npos) {
           fail(startOffset + static_cast<std::int64_t>(bad),
                eigenrec::detail::concat("word is not valid UTF-8 (byte 0x", std::hex,

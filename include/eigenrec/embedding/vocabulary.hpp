@@ -255,7 +255,7 @@ class Vocabulary {
  private:
   static void checkWordText(const io::LineReader& reader, std::string_view w, const TokenizerOptions& tok) {
     if (tok.validateUtf8) {
-      const std::size_t bad = detail::firstInvalidUtf8(w);
+      const std::size_t bad = firstInvalidUtf8(w);
       if (bad != std::string_view::npos) {
         reader.fail(reader.columnOf(w) + static_cast<std::int64_t>(bad), "word is not valid UTF-8");
       }

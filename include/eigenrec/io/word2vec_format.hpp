@@ -17,6 +17,7 @@
 #include <eigenrec/core/checks.hpp>
 #include <eigenrec/core/serialize.hpp>
 #include <eigenrec/core/types.hpp>
+#include <eigenrec/core/utf8.hpp>
 #include <eigenrec/io/line_reader.hpp>
 
 #include <algorithm>
@@ -57,39 +58,6 @@ struct Word2VecVectors {
 
 namespace detail {
 
-inline bool validUtf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto b0 = static_cast<unsigned char>(s[i]);
-    if (b0 < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t n;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (b0 >= 0xC2 && b0 <= 0xDF) {
-      n = 2;
-    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-      n = 3;
-      if (b0 == 0xE0) lo = 0xA0;
-      if (b0 == 0xED) hi = 0x9F;
-    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-      n = 4;
-      if (b0 == 0xF0) lo = 0x90;
-      if (b0 == 0xF4) hi = 0x8F;
-    } else {
-      return false;
-    }
-    if (i + n > s.size()) return false;
-    for (std::size_t k = 1; k < n; ++k) {
-      const auto b = static_cast<unsigned char>(s[i + k]);
-      if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return false;
-    }
-    i += n;
-  }
-  return true;
-}
-
 /// Why `word` cannot be stored, or "" if it can.
 inline std::string word2vecWordProblem(std::string_view word, const Word2VecFormatOptions& options) {
   if (word.empty()) return "empty word";
@@ -100,7 +68,7 @@ inline std::string word2vecWordProblem(std::string_view word, const Word2VecForm
     return eigenrec::detail::concat("word of ", word.size(), " bytes is longer than the limit of ",
                                     options.maxWordBytes);
   }
-  if (options.validateUtf8 && !validUtf8(word)) return "word is not valid UTF-8";
+  if (options.validateUtf8 && !isValidUtf8(word)) return "word is not valid UTF-8";
   return "";
 }
 

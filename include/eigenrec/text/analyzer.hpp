@@ -401,8 +401,8 @@ class Analyzer {
         ++i;
         continue;
       }
-      const u::Decoded d = u::decodeAt(doc, i);
-      char32_t c = d.cp;
+      const Utf8Decoded d = decodeUtf8(doc, i);
+      char32_t c = d.codePoint;
       if (!d.valid) {
         if (m_options.decodeError == DecodeError::strict) throw InvalidUtf8(i, b);
         if (m_options.decodeError == DecodeError::ignore) {
@@ -445,13 +445,13 @@ class Analyzer {
     namespace u = detail::unicode;
     const auto& props = u::properties();
     while (i < doc.size()) {
-      const u::Decoded d = u::decodeAt(doc, i);
+      const Utf8Decoded d = decodeUtf8(doc, i);
       i += d.length;
       if (!d.valid) {
         if (m_options.decodeError == DecodeError::ignore) continue;
         return false;  // U+FFFD: neither cased nor case-ignorable
       }
-      const auto f = props(d.cp);
+      const auto f = props(d.codePoint);
       if (f & u::kIgnorable) continue;
       return (f & u::kCased) != 0;
     }

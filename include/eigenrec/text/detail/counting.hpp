@@ -872,15 +872,15 @@ class Lookup {
       } else {
         std::size_t i = 0;
         while (representable && i < term.size()) {
-          const unicode::Decoded d = unicode::decodeAt(term, i);
+          const Utf8Decoded d = decodeUtf8(term, i);
           if (!d.valid) {
             representable = false;
             break;
           }
           i += d.length;
-          if (d.cp >= m_charUnit.size()) m_charUnit.resize(d.cp + 1, kDroppedUnit);
-          if (m_charUnit[d.cp] == kDroppedUnit) m_charUnit[d.cp] = m_charCount++;
-          ids.push_back(m_charUnit[d.cp]);
+          if (d.codePoint >= m_charUnit.size()) m_charUnit.resize(d.codePoint + 1, kDroppedUnit);
+          if (m_charUnit[d.codePoint] == kDroppedUnit) m_charUnit[d.codePoint] = m_charCount++;
+          ids.push_back(m_charUnit[d.codePoint]);
         }
       }
       // Longer terms than the analyzer's n-grams can never be produced.
@@ -914,9 +914,9 @@ class Lookup {
       }
     } else {
       for (const auto& u : units) {
-        const unicode::Decoded d = unicode::decodeAt(u, 0);
-        if (d.cp >= m_charUnit.size()) m_charUnit.resize(d.cp + 1, kDroppedUnit);
-        m_charUnit[d.cp] = m_charCount++;
+        const Utf8Decoded d = decodeUtf8(u, 0);
+        if (d.codePoint >= m_charUnit.size()) m_charUnit.resize(d.codePoint + 1, kDroppedUnit);
+        m_charUnit[d.codePoint] = m_charCount++;
       }
     }
     const std::size_t columns = columnKeys.size() / static_cast<std::size_t>(packing.words);

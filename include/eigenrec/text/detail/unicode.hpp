@@ -4,6 +4,8 @@
 #ifndef EIGENREC_TEXT_DETAIL_UNICODE_HPP
 #define EIGENREC_TEXT_DETAIL_UNICODE_HPP
 
+#include <eigenrec/core/utf8.hpp>
+
 #include <eigenrec/text/detail/unicode_tables.hpp>
 
 #include <algorithm>
@@ -29,7 +31,7 @@ enum : std::uint8_t {
   kHasStrip = 32,    ///< NFKD without combining marks changes it
 };
 
-inline constexpr char32_t kReplacement = 0xFFFD;
+inline constexpr char32_t kReplacement = kReplacementCharacter;
 inline constexpr char32_t kCapitalSigma = 0x03A3;
 inline constexpr char32_t kSmallSigma = 0x03C3;
 inline constexpr char32_t kFinalSigma = 0x03C2;
@@ -135,69 +137,7 @@ void stripOf(char32_t c, Emit&& emit) {
   for (std::uint32_t i = 0; i < length; ++i) emit(static_cast<char32_t>(kStripPool[offset + i]));
 }
 
-/// Appends the UTF-8 encoding of `c` to `out`.
-inline void appendUtf8(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out.push_back(static_cast<char>(c));
-  } else if (c < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else if (c < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (c >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (c >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  }
-}
-
-/// Result of decoding at one position: a code point and the bytes it used; `valid` is
-/// false for a maximal ill-formed subsequence (Python's unit of 'replace' / 'ignore').
-struct Decoded {
-  char32_t cp;
-  std::uint32_t length;
-  bool valid;
-};
-
-/// Decodes one code point at s[i] (i < s.size()) following the Unicode "maximal
-/// subpart" practice that Python's UTF-8 codec uses for errors.
-inline Decoded decodeAt(std::string_view s, std::size_t i) noexcept {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  if (b0 < 0x80) return {b0, 1, true};
-  std::uint32_t need;
-  unsigned char lo = 0x80, hi = 0xBF;
-  char32_t cp;
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    need = 1;
-    cp = b0 & 0x1F;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    need = 2;
-    cp = b0 & 0x0F;
-    if (b0 == 0xE0) lo = 0xA0;
-    if (b0 == 0xED) hi = 0x9F;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    need = 3;
-    cp = b0 & 0x07;
-    if (b0 == 0xF0) lo = 0x90;
-    if (b0 == 0xF4) hi = 0x8F;
-  } else {
-    return {kReplacement, 1, false};
-  }
-  std::uint32_t used = 1;
-  for (std::uint32_t k = 0; k < need; ++k) {
-    if (i + used >= s.size()) return {kReplacement, used, false};
-    const auto b = static_cast<unsigned char>(s[i + used]);
-    if (b < lo || b > hi) return {kReplacement, used, false};
-    lo = 0x80;
-    hi = 0xBF;
-    cp = (cp << 6) | (b & 0x3F);
-    ++used;
-  }
-  return {cp, used, true};
-}
+using eigenrec::appendUtf8;
 
 /// True when every byte of s is ASCII.
 inline bool isAscii(std::string_view s) noexcept {
