@@ -3,6 +3,7 @@
 #define EIGENREC_METRICS_HPP
 
 #include <eigenrec/metrics/classification.hpp>
+#include <eigenrec/metrics/correlation.hpp>
 #include <eigenrec/metrics/ranking.hpp>
 #include <eigenrec/metrics/regression.hpp>
 

@@ -182,13 +182,3 @@ TEST_CASE("Evaluators match gensim's evaluate_word_analogies / evaluate_word_pai
   std::istringstream badPairs("a\tb\tnot-a-number\n");
   CHECK_THROWS_WITH(evaluateSimilarity(wv, badPairs, "p.txt"), Catch::Contains("p.txt:1:5"));
 }
-
-TEST_CASE("spearman: average ranks for ties, as scipy", "[embedding][queries]") {
-  // scipy.stats.spearmanr([1, 2, 2, 3], [1, 3, 2, 4]) = 0.9486832980505138 (ranks
-  // [1, 2.5, 2.5, 4] vs [1, 3, 2, 4], Pearson worked by hand: 4.5 / sqrt(4.5 * 5)).
-  CHECK(spearman({1, 2, 2, 3}, {1, 3, 2, 4}) == Approx(4.5 / std::sqrt(4.5 * 5.0)));
-  CHECK(spearman({1, 2, 3}, {30, 20, 10}) == Approx(-1.0));
-  CHECK(std::isnan(spearman({1, 1, 1}, {1, 2, 3})));
-  CHECK_THROWS_AS(spearman({1}, {1}), std::invalid_argument);
-  CHECK_THROWS_AS(spearman({1, 2}, {1}), std::invalid_argument);
-}

@@ -168,3 +168,23 @@ TEST_CASE("evaluateRanking, coverage and popularity", "[metrics][ranking]") {
   CHECK_THROWS_AS(meanPopularity({{5}}, pop), std::invalid_argument);
   CHECK_THROWS_AS(meanPopularity({{}}, pop), std::invalid_argument);
 }
+
+TEST_CASE("spearman: average ranks for ties, as scipy", "[metrics][correlation]") {
+  // scipy.stats.spearmanr([1, 2, 2, 3], [1, 3, 2, 4]) = 0.9486832980505138 (ranks
+  // [1, 2.5, 2.5, 4] vs [1, 3, 2, 4], Pearson worked by hand: 4.5 / sqrt(4.5 * 5)).
+  CHECK(spearman({1, 2, 2, 3}, {1, 3, 2, 4}) == Approx(4.5 / std::sqrt(4.5 * 5.0)));
+  CHECK(spearman({1, 2, 3}, {30, 20, 10}) == Approx(-1.0));
+  CHECK(std::isnan(spearman({1, 1, 1}, {1, 2, 3})));
+  CHECK_THROWS_AS(spearman({1}, {1}), std::invalid_argument);
+  CHECK_THROWS_AS(spearman({1, 2}, {1}), std::invalid_argument);
+}
+
+TEST_CASE("pearson: worked by hand, constant samples, bad input", "[metrics][correlation]") {
+  // x = 1,2,3,4 and y = 2,4,5,9: deviations (-1.5,-0.5,0.5,1.5) and (-3,-1,0,4), so
+  // sxy = 11, sxx = 5, syy = 26.
+  CHECK(pearson({1, 2, 3, 4}, {2, 4, 5, 9}) == Approx(11 / std::sqrt(5.0 * 26.0)));
+  CHECK(std::isnan(pearson({2, 2}, {1, 3})));
+  CHECK_THROWS_AS(pearson({1, 2, 3}, {1, 2}), std::invalid_argument);
+  const auto r = averageRanks({10, 30, 20, 30});
+  CHECK(r == std::vector<double>{1, 3.5, 2, 3.5});
+}

@@ -5,6 +5,7 @@
 #define EIGENREC_EMBEDDING_WORD_VECTORS_HPP
 
 #include <eigenrec/core/checks.hpp>
+#include <eigenrec/metrics/correlation.hpp>
 #include <eigenrec/core/types.hpp>
 #include <eigenrec/embedding/vocabulary.hpp>
 #include <eigenrec/io/line_reader.hpp>
@@ -201,47 +202,7 @@ inline WordIndex foldedIndex(const std::vector<std::string>& words, Index limit,
   return index;
 }
 
-/// Average ranks (1-based; ties share their mean rank), as scipy.stats.rankdata.
-inline std::vector<double> averageRanks(const std::vector<double>& x) {
-  std::vector<std::size_t> order(x.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return x[a] < x[b]; });
-  std::vector<double> ranks(x.size());
-  std::size_t i = 0;
-  while (i < order.size()) {
-    std::size_t j = i;
-    while (j + 1 < order.size() && x[order[j + 1]] == x[order[i]]) ++j;
-    const double r = 0.5 * static_cast<double>(i + j) + 1.0;
-    for (std::size_t k = i; k <= j; ++k) ranks[order[k]] = r;
-    i = j + 1;
-  }
-  return ranks;
-}
-
 }  // namespace detail
-
-/// Pearson correlation of two equally long samples (NaN if either is constant).
-inline double pearson(const std::vector<double>& x, const std::vector<double>& y) {
-  checkEqual("pearson", "y size", static_cast<Index>(x.size()), static_cast<Index>(y.size()));
-  checkExpected(x.size() >= 2, "pearson", "sample size", ">= 2", x.size());
-  const double n = static_cast<double>(x.size());
-  const double mx = std::accumulate(x.begin(), x.end(), 0.0) / n, my = std::accumulate(y.begin(), y.end(), 0.0) / n;
-  double sxy = 0, sxx = 0, syy = 0;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    sxy += (x[i] - mx) * (y[i] - my);
-    sxx += (x[i] - mx) * (x[i] - mx);
-    syy += (y[i] - my) * (y[i] - my);
-  }
-  if (sxx == 0 || syy == 0) return std::numeric_limits<double>::quiet_NaN();
-  return sxy / std::sqrt(sxx * syy);
-}
-
-/// Spearman's rank correlation (Pearson of average ranks, as scipy.stats.spearmanr).
-inline double spearman(const std::vector<double>& x, const std::vector<double>& y) {
-  checkEqual("spearman", "y size", static_cast<Index>(x.size()), static_cast<Index>(y.size()));
-  checkExpected(x.size() >= 2, "spearman", "sample size", ">= 2", x.size());
-  return pearson(detail::averageRanks(x), detail::averageRanks(y));
-}
 
 /// word2vec.c's compute-accuracy on an analogy file ("': section'" lines, then "a b c d"
 /// lines meaning a:b::c:d): among the first options.restrict words, a question counts
@@ -390,8 +351,8 @@ SimilarityReport evaluateSimilarity(const WordVectors<Scalar>& vectors, std::ist
         unit.col(target[static_cast<std::size_t>(a)]).dot(unit.col(target[static_cast<std::size_t>(b)]))));
   }
   if (human.size() >= 2) {
-    report.spearman = spearman(human, model);
-    report.pearson = pearson(human, model);
+    report.spearman = metrics::spearman(human, model);
+    report.pearson = metrics::pearson(human, model);
   }
   return report;
 }

@@ -1,0 +1,59 @@
+// eigenrec/metrics/correlation.hpp: Pearson and Spearman correlation (word-similarity
+// evaluation, rank agreement of recommenders).
+#ifndef EIGENREC_METRICS_CORRELATION_HPP
+#define EIGENREC_METRICS_CORRELATION_HPP
+
+#include <eigenrec/core/checks.hpp>
+#include <eigenrec/core/types.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+namespace eigenrec::metrics {
+
+/// Average ranks (1-based; ties share their mean rank), as scipy.stats.rankdata.
+inline std::vector<double> averageRanks(const std::vector<double>& x) {
+  std::vector<std::size_t> order(x.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return x[a] < x[b]; });
+  std::vector<double> ranks(x.size());
+  std::size_t i = 0;
+  while (i < order.size()) {
+    std::size_t j = i;
+    while (j + 1 < order.size() && x[order[j + 1]] == x[order[i]]) ++j;
+    const double r = 0.5 * static_cast<double>(i + j) + 1.0;
+    for (std::size_t k = i; k <= j; ++k) ranks[order[k]] = r;
+    i = j + 1;
+  }
+  return ranks;
+}
+
+/// Pearson correlation of two equally long samples (NaN if either is constant).
+inline double pearson(const std::vector<double>& x, const std::vector<double>& y) {
+  checkEqual("pearson", "y size", static_cast<Index>(x.size()), static_cast<Index>(y.size()));
+  checkExpected(x.size() >= 2, "pearson", "sample size", ">= 2", x.size());
+  const double n = static_cast<double>(x.size());
+  const double mx = std::accumulate(x.begin(), x.end(), 0.0) / n, my = std::accumulate(y.begin(), y.end(), 0.0) / n;
+  double sxy = 0, sxx = 0, syy = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    sxy += (x[i] - mx) * (y[i] - my);
+    sxx += (x[i] - mx) * (x[i] - mx);
+    syy += (y[i] - my) * (y[i] - my);
+  }
+  if (sxx == 0 || syy == 0) return std::numeric_limits<double>::quiet_NaN();
+  return sxy / std::sqrt(sxx * syy);
+}
+
+/// Spearman's rank correlation (Pearson of average ranks, as scipy.stats.spearmanr).
+inline double spearman(const std::vector<double>& x, const std::vector<double>& y) {
+  checkEqual("spearman", "y size", static_cast<Index>(x.size()), static_cast<Index>(y.size()));
+  checkExpected(x.size() >= 2, "spearman", "sample size", ">= 2", x.size());
+  return pearson(averageRanks(x), averageRanks(y));
+}
+
+}  // namespace eigenrec::metrics
+
+#endif  // EIGENREC_METRICS_CORRELATION_HPP
