@@ -44,6 +44,7 @@ int main() {
   nn::MLP<float>::Options mlpOptions;
   mlpOptions.activation = nn::ActivationKind::tanh;
   nn::MLP<float> model(2, {64, 64, 1}, /*seed=*/7, mlpOptions);
+  model.setInputGradientEnabled(false);  // the input is data: no dL/dx needed
   nn::Adam<float> optimizer(model.namedParameters(), nn::Adam<float>::Options{0.01});
   nn::LrScheduler<float> schedule(optimizer, nn::LrSchedule::cosine(60, 1e-3));
   nn::BCEWithLogitsLoss<float> loss;

@@ -79,6 +79,7 @@ void BM_LinearTrainStep(benchmark::State& state) {
 void BM_MLPTrainStep(benchmark::State& state) {
   const Index n = state.range(0), in = state.range(1), hidden = state.range(2);
   MLP<float> mlp(in, {hidden, hidden, 1}, 1);
+  mlp.setInputGradientEnabled(false);  // the input is data, as in PyTorch (no requires_grad)
   Adam<float> adam(mlp.parameters(), Adam<float>::Options{1e-3});
   BCEWithLogitsLoss<float> loss;
   const Matrix<float> x = randomMatrix(in, n, 2);

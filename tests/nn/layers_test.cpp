@@ -316,3 +316,24 @@ TEST_CASE("MLP: gradcheck, dropout, state round trip, bad options", "[nn][mlp]")
   CHECK_THROWS_AS(MLP<double>(3, {4}, 0, bad), std::invalid_argument);
   CHECK_THROWS_WITH(mlp.forward(Matrix<double>::Zero(4, 2)), "MLP::forward: input expected 3 rows, got 4 rows");
 }
+
+TEST_CASE("Layers: input gradient can be switched off for data inputs", "[nn][linear][mlp]") {
+  MLP<double> mlp(4, {6, 3}, 1);
+  const Matrix<double> x = Matrix<double>::Random(4, 5), dy = Matrix<double>::Random(3, 5);
+  mlp.forward(x);
+  const Matrix<double> dx = mlp.backward(dy);
+  const auto params = mlp.namedParameters();
+  std::vector<Matrix<double>> grads;
+  for (const auto& p : params) grads.push_back(p.parameter->grad());
+  mlp.zeroGrad();
+  mlp.setInputGradientEnabled(false);
+  mlp.forward(x);
+  CHECK(mlp.backward(dy).size() == 0);  // no dL/dx
+  for (std::size_t i = 0; i < params.size(); ++i) CHECK(params[i].parameter->grad() == grads[i]);  // same dW, db
+  CHECK(dx.rows() == 4);
+  Linear<double> lin(3, 2, 1);
+  lin.setInputGradientEnabled(false);
+  lin.forward(Matrix<double>::Ones(3, 2));
+  CHECK(lin.backward(Matrix<double>::Ones(2, 2)).size() == 0);
+  CHECK_FALSE(lin.weight().grad().isZero());
+}

@@ -46,6 +46,17 @@ class Layer : public Module<Scalar> {
   /// Number of output rows for an input of `inFeatures` rows; -1 when it cannot be
   /// told without data.
   virtual Index outputFeatures(Index inFeatures) const { return inFeatures; }
+
+  /// Whether backward computes dL/dx. The first layer of a model whose input is data
+  /// (not another layer's output) does not need it; turning it off saves that work (a
+  /// whole GEMM for a Linear), as PyTorch does for inputs without requires_grad.
+  /// When off, backward sets gradInput to an empty (0, 0) matrix. Parameter gradients
+  /// are unaffected.
+  virtual void setInputGradientEnabled(bool enabled) { m_inputGradient = enabled; }
+  bool inputGradientEnabled() const noexcept { return m_inputGradient; }
+
+ private:
+  bool m_inputGradient = true;
 };
 
 /// Layers applied one after another; parameters are named "<index>.<name>" as in
@@ -66,6 +77,7 @@ class Sequential : public Layer<Scalar> {
     auto owned = std::make_unique<L>(std::move(layer));
     L& ref = *owned;
     ref.setTraining(this->training());
+    if (m_layers.empty()) ref.setInputGradientEnabled(this->inputGradientEnabled());
     m_layers.push_back(std::move(owned));
     m_outputs.emplace_back();
     return ref;
@@ -124,6 +136,11 @@ class Sequential : public Layer<Scalar> {
   void setTraining(bool training) override {
     Module<Scalar>::setTraining(training);
     for (auto& l : m_layers) l->setTraining(training);
+  }
+  /// Only the first layer's input gradient can be skipped; the others feed backward.
+  void setInputGradientEnabled(bool enabled) override {
+    Layer<Scalar>::setInputGradientEnabled(enabled);
+    if (!m_layers.empty()) m_layers.front()->setInputGradientEnabled(enabled);
   }
 
  private:

@@ -57,7 +57,11 @@ class Linear : public Layer<Scalar> {
     checkShape("Linear::backward", "gradOutput", gradOutput, outFeatures(), m_input.cols());
     if (!m_weight.frozen()) m_weight.grad().noalias() += gradOutput * m_input.transpose();
     if (m_hasBias && !m_bias.frozen()) m_bias.grad().col(0) += gradOutput.rowwise().sum();
-    gradInput.noalias() = m_weight.value().transpose() * gradOutput;
+    if (this->inputGradientEnabled()) {
+      gradInput.noalias() = m_weight.value().transpose() * gradOutput;
+    } else {
+      gradInput.resize(0, 0);
+    }
   }
 
   Index outputFeatures(Index) const override { return outFeatures(); }

@@ -71,6 +71,10 @@ class MLP : public Layer<Scalar> {
     Layer<Scalar>::setTraining(training);
     m_net.setTraining(training);
   }
+  void setInputGradientEnabled(bool enabled) override {
+    Layer<Scalar>::setInputGradientEnabled(enabled);
+    m_net.setInputGradientEnabled(enabled);
+  }
 
  private:
   void build(Index inFeatures, const std::vector<Index>& sizes, Rng& rng, const Options& o) {
