@@ -18,11 +18,13 @@ struct AttnTol {
   static constexpr double atol = std::is_same_v<Scalar, float> ? 1e-6 : 1e-12;
 };
 
+/// A fixture record as a rank-3 tensor; dimensions past the third fold into the third
+/// ((S, Lq, H, B) -> (S, Lq, H*B)).
 template <typename Scalar>
 Tensor3<Scalar> fixtureTensor3(const Fixture& f, const std::string& name) {
   const auto& r = f.record(name);
   Index d[3] = {1, 1, 1};
-  for (std::size_t i = 0; i < r.dims.size() && i < 3; ++i) d[i] = r.dims[i];
+  for (std::size_t i = 0; i < r.dims.size(); ++i) d[std::min<std::size_t>(i, 2)] *= r.dims[i];
   Tensor3<Scalar> t(d[0], d[1], d[2]);
   for (Index i = 0; i < t.size(); ++i) t.data()[i] = static_cast<Scalar>(r.values[static_cast<std::size_t>(i)]);
   return t;
@@ -37,8 +39,10 @@ inline Tensor<bool, 3> fixtureMask3(const Fixture& f, const std::string& name) {
   return t;
 }
 
+/// A copy of a (d0, d1, d2) tensor as a (d0, d1 * d2) matrix (a copy, so that it can
+/// be taken of temporaries inside the comparison macros).
 template <typename Scalar>
-Eigen::Map<const Matrix<Scalar>> flat(const Tensor3<Scalar>& t) {
+Matrix<Scalar> flat(const Tensor3<Scalar>& t) {
   return Eigen::Map<const Matrix<Scalar>>(t.data(), t.dimension(0), t.dimension(1) * t.dimension(2));
 }
 

@@ -31,6 +31,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 namespace eigenrec::attention::detail {
 
@@ -43,6 +44,13 @@ struct Seq {
   Index heads = 1;        // slices per batch element
   Index headStride = 0;   // distance between heads of one batch element
   Index batchStride = 0;  // distance between batch elements
+
+  Seq() = default;
+  /// A mutable view converts to a read-only one.
+  template <typename U, typename = std::enable_if_t<std::is_same_v<const U, T> && !std::is_same_v<U, T>>>
+  Seq(const Seq<U>& o)  // NOLINT(implicit)
+      : data(o.data), dim(o.dim), length(o.length), n(o.n), ld(o.ld), heads(o.heads), headStride(o.headStride),
+        batchStride(o.batchStride) {}
 
   T* slice(Index i) const { return data + (i / heads) * batchStride + (i % heads) * headStride; }
 
