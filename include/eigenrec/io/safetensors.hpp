@@ -295,6 +295,7 @@ class SafetensorsFile {
     const Index rows = e.shape.empty() ? 1 : static_cast<Index>(e.shape[0]);
     const Index cols = e.shape.size() == 2 ? static_cast<Index>(e.shape[1]) : 1;
     Matrix<Scalar> m(rows, cols);
+    if (m.size() == 0) return m;
     for (Index r = 0; r < rows; ++r) {
       for (Index c = 0; c < cols; ++c) m(r, c) = v(r * cols + c);
     }
@@ -424,6 +425,16 @@ class SafetensorsFile {
     if (e.begin > e.end || e.end > dataSize) {
       fail(eigenrec::detail::concat(where, " has data_offsets [", e.begin, ", ", e.end, "] outside the data buffer of ",
                                     dataSize, " bytes"));
+    }
+    // the element count (even of an empty tensor) must fit in int64
+    std::uint64_t count = 1;
+    for (auto d : e.shape) {
+      const auto ud = static_cast<std::uint64_t>(d);
+      if (ud == 0) continue;
+      if (count > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) / ud) {
+        fail(where + " has shape " + e.shapeString() + " with too many elements");
+      }
+      count *= ud;
     }
     // numel * size == end - begin, without overflow
     const std::uint64_t stored = e.end - e.begin;

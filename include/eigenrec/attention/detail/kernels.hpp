@@ -86,7 +86,7 @@ struct Plan {
   std::uint64_t seed = 0;
   int threads = 1;
   Index blockQ = 64, blockK = 256;  // tiled forward tile sizes
-  Index backwardBlockQ = 64, backwardBlockK = 128;
+  Index backwardBlockQ = 64, backwardBlockK = 128;  // tiled backward tile sizes
 
   bool hasElementMasks() const { return allowed != nullptr || bias != nullptr || keyAllowed != nullptr; }
 
@@ -430,7 +430,7 @@ void tiledBackwardProblem(const Plan<Scalar>& plan, const Seq<const Scalar>& q, 
   const Packet pscale = ei::pset1<Packet>(plan.scale);
   const Index kEnd = plan.keyEnd(i);
   for (Index k0 = 0; k0 < kEnd; k0 += BC) {
-    const Index bc = std::min(BC, kEnd - k0);
+    const Index bcBlock = std::min(BC, kEnd - k0);
     // first query that may see any key of this block
     Index qStart = 0;
     if (plan.causal) qStart = std::max<Index>(0, k0 - plan.causalOffset);
@@ -438,6 +438,9 @@ void tiledBackwardProblem(const Plan<Scalar>& plan, const Seq<const Scalar>& q, 
     for (Index q0 = qStart; q0 < LQ; q0 += BRmax) {
       const Index br = std::min(BRmax, LQ - q0);
       const Index BR = roundUp(br, MR);
+      // keys past the last one this query block may see are skipped (causal)
+      const Index bc = plan.causal ? std::min(bcBlock, q0 + br + plan.causalOffset - k0) : bcBlock;
+      if (bc <= 0) continue;
       gemm<Scalar, false>(BR, bc, DK, qt + q0, LQP, kn + k0 * k.ld, 1, k.ld, p, BR);
       const bool needCausal = plan.causal && k0 + bc - 1 > q0 + plan.causalOffset;
       maskTile(plan, i, q0, br, k0, bc, p, BR, needCausal);
