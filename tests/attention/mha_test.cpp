@@ -145,6 +145,19 @@ TEST_CASE("MultiHeadAttention: names, shapes and initialisation follow PyTorch",
   nn::loadState(ss, other);
   CHECK(other.inProjWeight().value() == mha.inProjWeight().value());
   CHECK(other.biasV().value() == mha.biasV().value());
+
+  // a copy taken between forward and backward differentiates its own state
+  Rng rng(4);
+  const auto x = randomTensor3<float>(12, 5, 2, rng);
+  mha.forward(x);
+  MultiHeadAttention<float> copy = mha;
+  mha.zeroGrad();
+  const auto dx = mha.backward(x);
+  mha.forward(randomTensor3<float>(12, 3, 1, rng));  // reuses (resizes) the original's buffers
+  copy.zeroGrad();
+  const auto dxCopy = copy.backward(x);
+  CHECK(test::flat(dxCopy) == test::flat(dx));
+  CHECK(copy.inProjWeight().grad() == mha.inProjWeight().grad());
 }
 
 TEST_CASE("MultiHeadAttention: gradcheck in double (self, cross, extra keys, masks, dropout)", "[attention][mha][gradcheck]") {

@@ -366,6 +366,9 @@ class MultiHeadAttention : public nn::Module<Scalar> {
     so.checkFinite = false;  // checked below on the layer inputs
     Causal causal = fo.causal;
     const bool causalAsMask = causal != Causal::none && extra > 0;
+    m_useAllowed = !fo.allowed.empty() || causalAsMask;
+    m_useKeyAllowed = !fo.keyAllowed.empty();
+    m_useBias = !fo.bias.empty();
     if (!fo.allowed.empty() || causalAsMask) {
       const Index depth = fo.allowed.empty() ? 1 : fo.allowed.dimension(2);
       m_allowed.resize(s, lq, depth);
@@ -419,9 +422,7 @@ class MultiHeadAttention : public nn::Module<Scalar> {
       w = m_weightsAll.data();
     }
     detail::forwardViews(where, so, qv, kv, vv, ov, m_saved, w);
-    m_qv = qv;
-    m_kv = kv;
-    m_vv = vv;
+    m_extra = extra;
     m_hasWeights = fo.needWeights;
     if (fo.needWeights) {
       if (fo.averageWeights) {
@@ -468,8 +469,28 @@ class MultiHeadAttention : public nn::Module<Scalar> {
                   detail::dims3(gradOutput.dimension(0), gradOutput.dimension(1), gradOutput.dimension(2)));
     const Eigen::Map<const MatrixType> dy(gradOutput.data(), e, m_lq * m_batch);
     m_outProj.backward(dy, m_dctx);
-    const Index s = m_kv.length;
-    const bool extended = s != m_lk;
+    // Views into this object's own buffers, rebuilt here (not kept from the forward)
+    // so that a copied layer never points into another one.
+    const Index s = m_lk + m_extra;
+    const bool extended = m_extra > 0;
+    detail::Seq<const Scalar> qv, kv, vv;
+    if (m_self) {
+      qv = packedView(m_qkv.data(), 3 * e, m_lq);
+      kv = packedView(m_qkv.data() + e, 3 * e, m_lq);
+      vv = packedView(m_qkv.data() + 2 * e, 3 * e, m_lq);
+    } else {
+      qv = packedView(m_q.data(), e, m_lq);
+      kv = packedView(m_k.data(), e, m_lk);
+      vv = packedView(m_v.data(), e, m_lk);
+    }
+    if (extended) {
+      kv = packedView(m_kExt.data(), e, s);
+      vv = packedView(m_vExt.data(), e, s);
+    }
+    SdpaOptions<Scalar> so = m_sdpa;
+    so.allowed = m_useAllowed ? AllowedView(m_allowed) : AllowedView();
+    so.keyAllowed = m_useKeyAllowed ? AllowedView(m_keyAllowed) : AllowedView();
+    so.bias = m_useBias ? ConstView3<Scalar>(m_bias) : ConstView3<Scalar>();
     // gradient buffers laid out as the forward's projections
     detail::Seq<Scalar> dqv, dkv, dvv;
     if (m_self && !extended) {
@@ -487,7 +508,7 @@ class MultiHeadAttention : public nn::Module<Scalar> {
     }
     const detail::Seq<const Scalar> ov = packedView(m_ctx.data(), e, m_lq);
     const detail::Seq<const Scalar> dov = packedView(m_dctx.data(), e, m_lq);
-    detail::backwardViews(where, m_sdpa, m_saved, m_qv, m_kv, m_vv, ov, dov, dqv, dkv, dvv);
+    detail::backwardViews(where, so, m_saved, qv, kv, vv, ov, dov, dqv, dkv, dvv);
 
     if (m_self && !extended) {
       m_dq.swap(m_dqkv);  // (3E, L*B): the packed backward in backward(g, gi) uses it whole
@@ -530,7 +551,8 @@ class MultiHeadAttention : public nn::Module<Scalar> {
   MatrixType m_qkv, m_q, m_k, m_v;     // projections
   MatrixType m_kExt, m_vExt;           // with bias_k / zero keys
   MatrixType m_ctx;                    // (E, Lq*B) concatenated heads
-  detail::Seq<const Scalar> m_qv, m_kv, m_vv;
+  Index m_extra = 0;
+  bool m_useAllowed = false, m_useKeyAllowed = false, m_useBias = false;
   SdpaOptions<Scalar> m_sdpa;
   SdpaSaved<Scalar> m_saved;
   Tensor<bool, 3> m_allowed, m_keyAllowed;
