@@ -516,12 +516,18 @@ void naiveForward(const Plan<Scalar>& plan, const Seq<const Scalar>& q, const Se
   constexpr Scalar ninf = -std::numeric_limits<Scalar>::infinity();
   const Index lq = plan.lq, lk = plan.lk;
   parallelFor(0, plan.n, 1, plan.threads, [&](Index b, Index e) {
-    Matrix<Scalar> s(lk, lq);
+    Matrix<Scalar> s(lk, lq), pd;
     for (Index i = b; i < e; ++i) {
-      s.noalias() = sliceMap(k, i).transpose() * sliceMap(q, i);
-      s *= plan.scale;
-      for (Index c = 0; c < lq; ++c) {
-        for (Index r = 0; r < lk; ++r) s(r, c) += plan.maskValue(i, c, r);
+      s.noalias() = (sliceMap(k, i).transpose() * plan.scale) * sliceMap(q, i);
+      if (plan.hasElementMasks()) {
+        for (Index c = 0; c < lq; ++c) {
+          for (Index r = 0; r < lk; ++r) s(r, c) += plan.maskValue(i, c, r);
+        }
+      } else if (plan.causal) {
+        for (Index c = 0; c < lq; ++c) {
+          const Index first = std::max<Index>(0, std::min(lk, c + plan.causalOffset + 1));
+          s.col(c).tail(lk - first).setConstant(ninf);
+        }
       }
       Eigen::Map<Matrix<Scalar>> pm(probs + i * lk * lq, lk, lq);
       for (Index c = 0; c < lq; ++c) {
@@ -531,27 +537,27 @@ void naiveForward(const Plan<Scalar>& plan, const Seq<const Scalar>& q, const Se
           lse[c + i * lq] = ninf;
           continue;
         }
-        Scalar sum(0);
-        for (Index r = 0; r < lk; ++r) {
-          const Scalar x = s(r, c);
-          const Scalar ex = x == ninf ? Scalar(0) : std::exp(x - mx);
-          pm(r, c) = ex;
-          sum += ex;
-        }
+        // exp(x - max), exactly 0 for blocked (-inf) entries
+        const auto x = s.col(c).array();
+        pm.col(c).array() = (x == ninf).select(Scalar(0), (x - mx).exp());
+        const Scalar sum = pm.col(c).sum();
         pm.col(c) /= sum;
         lse[c + i * lq] = mx + std::log(sum);
       }
-      Matrix<Scalar> pd = pm;
       if (plan.dropout > 0) {
+        pd = pm;
         DropoutStream drop{plan.dropout, plan.seed, lq, lk};
+        Vector<Scalar> keep(lk);
         for (Index c = 0; c < lq; ++c) {
-          Vector<Scalar> keep(lk);
           drop.fill(i, c, 0, lk, keep.data(), 1);
           pd.col(c).array() *= keep.array();
         }
+        if (weights != nullptr) Eigen::Map<Matrix<Scalar>>(weights + i * lk * lq, lk, lq) = pd;
+        sliceMap(out, i).noalias() = sliceMap(v, i) * pd;
+      } else {
+        if (weights != nullptr) Eigen::Map<Matrix<Scalar>>(weights + i * lk * lq, lk, lq) = pm;
+        sliceMap(out, i).noalias() = sliceMap(v, i) * pm;
       }
-      if (weights != nullptr) Eigen::Map<Matrix<Scalar>>(weights + i * lk * lq, lk, lq) = pd;
-      sliceMap(out, i).noalias() = sliceMap(v, i) * pd;
     }
   });
 }
