@@ -4,6 +4,7 @@
 
 #include <eigenrec/version.hpp>
 
+#include <eigenrec/attention.hpp>
 #include <eigenrec/cf.hpp>
 #include <eigenrec/core.hpp>
 #include <eigenrec/ctr.hpp>

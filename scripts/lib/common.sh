@@ -38,4 +38,4 @@ ensure_packages() {
   "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 }
 
-BUILD_PACKAGES=(cmake make g++ libeigen3-dev)
+BUILD_PACKAGES=(cmake make g++ libeigen3-dev nlohmann-json3-dev)

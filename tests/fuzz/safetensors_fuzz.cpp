@@ -1,12 +1,12 @@
 // libFuzzer target of the safetensors reader (include/eigenrec/io/safetensors.hpp).
 //
-// Not part of the CMake build (it needs clang's -fsanitize=fuzzer). Build and run from
-// the repository root:
+// Built with -DEIGENREC_BUILD_FUZZERS=ON and clang (it needs -fsanitize=fuzzer):
 //
-//   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-//     -Iinclude -isystem /usr/include/eigen3 tests/fuzz/safetensors_fuzz.cpp -o build/safetensors_fuzz
+//   cmake -S . -B build/fuzz -DCMAKE_CXX_COMPILER=clang++ -DEIGENREC_BUILD_FUZZERS=ON \
+//     -DEIGENREC_BUILD_TESTS=OFF -DEIGENREC_BUILD_EXAMPLES=OFF
+//   cmake --build build/fuzz --target safetensors_fuzz
 //   mkdir -p build/fuzz_corpus && cp tests/fixtures/attention/*.safetensors build/fuzz_corpus/
-//   build/safetensors_fuzz -max_total_time=300 -max_len=4096 build/fuzz_corpus
+//   build/fuzz/tests/fuzz/safetensors_fuzz -max_total_time=300 -max_len=4096 build/fuzz_corpus
 //
 // Every input must either parse (and then every tensor must be readable as it claims)
 // or throw eigenrec::FormatError; anything else (a crash, a sanitizer report, another
