@@ -1,7 +1,7 @@
 // eigenrec-fm: libFM's command line on eigenrec's FactorizationMachine.
 //
 //   eigenrec-fm -task c -train train.libfm -test test.libfm [-dim 1,1,8] [-iter 100]
-//               [-method mcmc|als|sgd|adagrad] [-learn_rate 0.1] [-regular r0,r1,r2]
+//               [-method mcmc|als|sgd|adagrad|ftrl] [-learn_rate 0.1] [-regular r0,r1,r2]
 //               [-init_stdev 0.1] [-meta groups.txt] [-out pred.txt] [-save_model m]
 //               [-load_model m] [-seed 1]
 //
@@ -35,8 +35,9 @@ const char* kUsage =
     "-dim         'k0,k1,k2': k0=use bias, k1=use 1-way interactions, k2=dim of 2-way interactions;\n"
     "             default=1,1,8\n"
     "-iter        number of iterations; default=100\n"
-    "-method      learning method (sgd, adagrad, als, mcmc); default=mcmc\n"
-    "-learn_rate  learn rate for sgd and adagrad; default=0.1\n"
+    "-method      learning method (sgd, adagrad, ftrl, als, mcmc); default=mcmc\n"
+    "-learn_rate  learn rate for sgd and adagrad, alpha of ftrl; default=0.1\n"
+    "-ftrl        'beta,l1,l2' of ftrl (on bias and 1-way weights); default=1,0,0\n"
     "-regular     'r0,r1,r2' for sgd, adagrad and als: r0=bias, r1=1-way, r2=2-way regularization;\n"
     "             one value for all; or 'r0,r1_g0,..,r1_gG,r2_g0,..,r2_gG' per group of -meta;\n"
     "             default=0\n"
@@ -107,15 +108,22 @@ int run(const std::map<std::string, std::string>& args) {
     o.solver = ctr::FmSolver::sgd;
   } else if (method == "adagrad") {
     o.solver = ctr::FmSolver::adagrad;
+  } else if (method == "ftrl") {
+    o.solver = ctr::FmSolver::ftrl;
   } else if (method == "als") {
     o.solver = ctr::FmSolver::als;
   } else if (method == "mcmc") {
     o.solver = ctr::FmSolver::mcmc;
   } else if (method == "sgda") {
-    throw std::invalid_argument("-method sgda (adaptive regularization) is not implemented; use sgd, adagrad, als or mcmc");
+    throw std::invalid_argument("-method sgda (adaptive regularization) is not implemented; use sgd, adagrad, ftrl, als or mcmc");
   } else {
-    throw std::invalid_argument("-method expects sgd, adagrad, als or mcmc, got '" + method + "'");
+    throw std::invalid_argument("-method expects sgd, adagrad, ftrl, als or mcmc, got '" + method + "'");
   }
+  const auto ftrl = numbers<double>("ftrl", get("ftrl", "1,0,0"));
+  if (ftrl.size() != 3) throw std::invalid_argument("-ftrl expects three values beta,l1,l2");
+  o.ftrlBeta = ftrl[0];
+  o.ftrlL1 = ftrl[1];
+  o.ftrlL2 = ftrl[2];
   const auto dim = numbers<int>("dim", get("dim", "1,1,8"));
   if (dim.size() != 3) throw std::invalid_argument("-dim expects three values k0,k1,k2");
   o.useBias = dim[0] != 0;
@@ -211,7 +219,7 @@ int run(const std::map<std::string, std::string>& args) {
 
 int main(int argc, char** argv) {
   std::map<std::string, std::string> args;
-  const std::vector<std::string> known = {"task", "train", "test", "dim", "iter", "method", "learn_rate", "regular",
+  const std::vector<std::string> known = {"task", "train", "test", "dim", "iter", "method", "learn_rate", "ftrl", "regular",
                                           "init_stdev", "meta", "out", "save_model", "load_model", "seed",
                                           "mcmc_samples", "verbosity"};
   try {

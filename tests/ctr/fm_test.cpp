@@ -471,3 +471,63 @@ TEST_CASE("FM bad input", "[ctr][fm][errors]") {
   for (int i = 0; i < 20; ++i) big.addExample(float(i % 2), {0, 1}, {0, 1}, {1e3f, 1e3f});
   CHECK_THROWS_AS(diverging.fit(big), NumericalError);
 }
+
+TEST_CASE("FM FTRL: the paper's per-coordinate rule on bias and linear weights, sparsity from L1", "[ctr][fm][ftrl]") {
+  // One example, first step worked by hand from McMahan et al. (2013), Algorithm 1:
+  // z = g - sigma w with sigma = sqrt(g^2) / alpha, n = g^2,
+  // w' = 0 if |z| <= l1 else -(z - sign(z) l1) / ((beta + sqrt(n)) / alpha + l2).
+  FmOptions o;
+  o.solver = FmSolver::ftrl;
+  o.factors = 2;
+  o.learningRate = 0.1;  // alpha
+  o.ftrlBeta = 1.0;
+  o.ftrlL1 = 0.01;
+  o.ftrlL2 = 0.5;
+  FactorizationMachine<double> fm(o);
+  fm.initialize(4);
+  randomize(fm, 5);
+  const FactorizationMachine<double> before = fm;
+  SparseBatch<double> batch;
+  batch.addExample(1.0, {0, 1}, {1, 3}, {1.0, 0.5});
+  const double yhat = before.score(batch.example(0));
+  const double m = -(1.0 - 1.0 / (1.0 + std::exp(-yhat)));  // dloss/dyhat for y = +1
+  fm.trainExample(batch.example(0));
+  auto expected = [&](double w, double g) {
+    const double z = g - std::abs(g) / 0.1 * w;
+    if (std::abs(z) <= 0.01) return 0.0;
+    return -(z - (z > 0 ? 1 : -1) * 0.01) / ((1.0 + std::abs(g)) / 0.1 + 0.5);
+  };
+  CHECK(fm.bias() == Approx(expected(before.bias(), m)).epsilon(1e-12));
+  CHECK(fm.linear()(1) == Approx(expected(before.linear()(1), m * 1.0)).epsilon(1e-12));
+  CHECK(fm.linear()(3) == Approx(expected(before.linear()(3), m * 0.5)).epsilon(1e-12));
+  CHECK(fm.linear()(0) == before.linear()(0));  // untouched coordinates keep their value
+  CHECK(fm.factorMatrix() != before.factorMatrix());  // factors move (AdaGrad)
+
+  // L1 makes the linear part sparse: FTRL's l1 acts on the accumulated gradient z, so on
+  // 3000 examples x 10 epochs it takes an l1 of the order of sqrt(30000) to zero weights;
+  // without L1 no weight is exactly zero, with it many are, and the model still learns.
+  SyntheticFfmOptions so;
+  so.fields = 4;
+  so.featuresPerField = 10;
+  so.factors = 2;
+  so.logitScale = 2.0;
+  const SyntheticFfm truth(so);
+  const auto train = truth.generate<double>(3000, 3);
+  const auto valid = truth.generate<double>(1000, 4);
+  o = FmOptions{};
+  o.solver = FmSolver::ftrl;
+  o.factors = 4;
+  o.iterations = 10;
+  o.learningRate = 0.1;
+  FactorizationMachine<double> dense(o);
+  dense.fit(train, &valid);
+  CHECK((dense.linear().array() == 0.0).count() == 0);
+  o.ftrlL1 = 300.0;
+  FactorizationMachine<double> sparse(o);
+  const auto h = sparse.fit(train, &valid);
+  INFO("zero linear weights with l1 = 300: " << (sparse.linear().array() == 0.0).count());
+  CHECK((sparse.linear().array() == 0.0).count() >= 10);
+  CHECK(h.epochs.back().validLoss < constantLogLoss(valid) - 0.05);
+  o.ftrlBeta = -1;
+  CHECK_THROWS_AS(FactorizationMachine<double>(o), std::invalid_argument);
+}

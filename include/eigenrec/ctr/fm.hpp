@@ -20,6 +20,11 @@
 //           parameters the example touches (lazy);
 //   adagrad the same gradients, each parameter stepped by eta g / sqrt(G), G += g^2,
 //           G starting at initialAccumulator (not in libFM);
+//   ftrl    FTRL-Proximal (McMahan et al. 2013; nn::ftrlProximalStep) on the bias and the
+//           linear weights, alpha = learningRate, with ftrlBeta, ftrlL1, ftrlL2 (L1 makes
+//           the linear part sparse), and AdaGrad on the factors (FTRL derives each weight
+//           from its state and would collapse factors that start symmetric); the libFM
+//           regularisers r0 and r1 are not used, r2 still applies to the factors;
 //   als     coordinate descent: each parameter set to the minimiser of the squared loss
 //           plus L2 given all others (libFM -method als: MCMC without sampling and with
 //           fixed hyper-parameters); classification fits the probit latent targets;
@@ -41,6 +46,7 @@
 #include <eigenrec/core/serialize.hpp>
 #include <eigenrec/core/types.hpp>
 #include <eigenrec/ctr/sparse_batch.hpp>
+#include <eigenrec/nn/optimizer.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -56,7 +62,7 @@
 namespace eigenrec::ctr {
 
 enum class FmTask { regression, classification };
-enum class FmSolver { sgd, adagrad, als, mcmc };
+enum class FmSolver { sgd, adagrad, ftrl, als, mcmc };
 /// How a classifier turns yhat into a probability (regression: identity + clipping).
 enum class FmLink { identity, logistic, probit };
 
@@ -64,6 +70,7 @@ inline const char* solverName(FmSolver s) {
   switch (s) {
     case FmSolver::sgd: return "sgd";
     case FmSolver::adagrad: return "adagrad";
+    case FmSolver::ftrl: return "ftrl";
     case FmSolver::als: return "als";
     case FmSolver::mcmc: return "mcmc";
   }
@@ -89,7 +96,10 @@ struct FmOptions {
   std::vector<int> groups;               ///< feature -> group (libFM -meta); empty = one group
   std::vector<double> regLinearByGroup;  ///< one lambda per group, or empty
   std::vector<double> regFactorsByGroup; ///< one lambda per group, or empty
-  double initialAccumulator = 1.0;       ///< AdaGrad's G0
+  double initialAccumulator = 1.0;       ///< AdaGrad's G0 (adagrad, and ftrl's factors)
+  double ftrlBeta = 1.0;                 ///< ftrl: beta of the per-coordinate learning rate
+  double ftrlL1 = 0.0;                   ///< ftrl: L1 on bias and linear weights
+  double ftrlL2 = 0.0;                   ///< ftrl: L2 on bias and linear weights
   bool shuffle = false;                  ///< sgd / adagrad: random order each epoch (libFM: file order)
   Index numFeatures = 0;                 ///< 0 = largest feature of train and validation + 1 (libFM)
   Index mcmcSamples = 20;                ///< MCMC samples kept in the model for predict() (0 = none)
@@ -115,6 +125,9 @@ struct FmOptions {
     }
     checkExpected(std::isfinite(initialAccumulator) && initialAccumulator > 0, where, "initialAccumulator",
                   "finite and > 0", initialAccumulator);
+    for (const double r : {ftrlBeta, ftrlL1, ftrlL2}) {
+      checkExpected(std::isfinite(r) && r >= 0, where, "ftrlBeta / ftrlL1 / ftrlL2", "finite and >= 0", r);
+    }
     checkNonNegative(where, "numFeatures", numFeatures);
     checkNonNegative(where, "mcmcSamples", mcmcSamples);
     for (const int g : groups) checkNonNegative(where, "groups entry", g);
@@ -286,7 +299,8 @@ class FactorizationMachine {
     m_validPredictions.resize(0);
     switch (m_options.solver) {
       case FmSolver::sgd:
-      case FmSolver::adagrad: return fitSgd(train, validation);
+      case FmSolver::adagrad:
+      case FmSolver::ftrl: return fitSgd(train, validation);
       case FmSolver::als:
       case FmSolver::mcmc: return fitMcmc(train, validation);
     }
@@ -301,8 +315,9 @@ class FactorizationMachine {
   /// (logistic, or squared error / 2). Uses the current options' solver and rates.
   Scalar trainExample(const SparseExample<Scalar>& x) {
     checkArgument(initialized(), "FactorizationMachine::trainExample", "model not initialised (call initialize or fit)");
-    checkArgument(m_options.solver == FmSolver::sgd || m_options.solver == FmSolver::adagrad,
-                  "FactorizationMachine::trainExample", "solver must be sgd or adagrad");
+    checkArgument(m_options.solver == FmSolver::sgd || m_options.solver == FmSolver::adagrad ||
+                      m_options.solver == FmSolver::ftrl,
+                  "FactorizationMachine::trainExample", "solver must be sgd, adagrad or ftrl");
     ensureAccumulators();
     Vector<Scalar> sum(2 * m_k);
     return static_cast<Scalar>(sgdStep(x, sum));
@@ -423,6 +438,8 @@ class FactorizationMachine {
     m_G0 = 0;
     m_Gw.resize(0);
     m_GV.resize(0, 0);
+    m_ftrlZ.resize(0);
+    m_ftrlN.resize(0);
     m_options.task = m_task;
     m_options.factors = k;
     m_options.useBias = m_useBias;
@@ -443,7 +460,9 @@ class FactorizationMachine {
 
   static FmLink linkFor(const FmOptions& o) {
     if (o.task == FmTask::regression) return FmLink::identity;
-    return (o.solver == FmSolver::sgd || o.solver == FmSolver::adagrad) ? FmLink::logistic : FmLink::probit;
+    return (o.solver == FmSolver::sgd || o.solver == FmSolver::adagrad || o.solver == FmSolver::ftrl)
+               ? FmLink::logistic
+               : FmLink::probit;
   }
 
   int groupOf(Index j) const { return m_options.groups.empty() ? 0 : m_options.groups[static_cast<std::size_t>(j)]; }
@@ -553,6 +572,11 @@ class FactorizationMachine {
       m_Gw = Vector<Scalar>::Constant(m_n, g0);
       m_GV = Matrix<Scalar>::Constant(m_k, m_n, g0);
     }
+    if (m_options.solver == FmSolver::ftrl && m_ftrlZ.size() != m_n + 1) {
+      // FTRL state of the bias (entry m_n) and the linear weights (entries 0..n-1).
+      m_ftrlZ = Vector<Scalar>::Zero(m_n + 1);
+      m_ftrlN = Vector<Scalar>::Zero(m_n + 1);
+    }
   }
 
   // ---- SGD / AdaGrad -------------------------------------------------------------------
@@ -574,8 +598,15 @@ class FactorizationMachine {
     }
     const auto m = static_cast<Scalar>(mult * static_cast<double>(x.weight));
     const auto eta = static_cast<Scalar>(m_options.learningRate);
-    const bool ada = m_options.solver == FmSolver::adagrad;
-    if (m_useBias) {
+    const bool ftrl = m_options.solver == FmSolver::ftrl;
+    const bool ada = m_options.solver == FmSolver::adagrad || ftrl;  // ftrl: AdaGrad on the factors
+    const auto ftrlStep = [&](Scalar& w, Scalar g, Index slot) {
+      nn::ftrlProximalStep(&w, &g, m_ftrlZ.data() + slot, m_ftrlN.data() + slot, 1, m_options.learningRate,
+                           m_options.ftrlBeta, m_options.ftrlL1, m_options.ftrlL2);
+    };
+    if (m_useBias && ftrl) {
+      ftrlStep(m_w0, m, m_n);
+    } else if (m_useBias) {
       const Scalar g = m + static_cast<Scalar>(m_options.regBias) * m_w0;
       if (ada) {
         m_G0 += g * g;
@@ -589,7 +620,9 @@ class FactorizationMachine {
       if (j >= m_n) continue;
       const Scalar v = x.values[e];
       const int group = groupOf(j);
-      if (m_useLinear) {
+      if (m_useLinear && ftrl) {
+        ftrlStep(m_w(j), m * v, j);
+      } else if (m_useLinear) {
         const Scalar g = m * v + static_cast<Scalar>(regLinearOf(group)) * m_w(j);
         if (ada) {
           m_Gw(j) += g * g;
@@ -625,8 +658,9 @@ class FactorizationMachine {
   }
 
   TrainingHistory fitSgd(const SparseBatch<Scalar>& train, const SparseBatch<Scalar>* validation) {
-    if (m_options.solver == FmSolver::adagrad) {
+    if (m_options.solver == FmSolver::adagrad || m_options.solver == FmSolver::ftrl) {
       m_Gw.resize(0);
+      m_ftrlZ.resize(0);
       ensureAccumulators();
     }
     TrainingHistory history;
@@ -1014,6 +1048,7 @@ class FactorizationMachine {
   Scalar m_G0 = 1;
   Vector<Scalar> m_Gw;
   Matrix<Scalar> m_GV;
+  Vector<Scalar> m_ftrlZ, m_ftrlN;  // ftrl: state of the linear weights, then the bias
   double m_minTarget = -std::numeric_limits<double>::infinity();
   double m_maxTarget = std::numeric_limits<double>::infinity();
   std::vector<Sample> m_samples;

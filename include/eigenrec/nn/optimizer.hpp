@@ -428,6 +428,20 @@ class RMSprop : public Optimizer<Scalar> {
   Options m_o;
 };
 
+/// One FTRL-Proximal step on `count` coordinates (w, their gradient g and the
+/// per-coordinate state z and n, each `count` values); the rule of Ftrl below, shared
+/// with models that keep their own parameter arrays (e.g. the FM of the ctr module).
+template <typename Scalar>
+void ftrlProximalStep(Scalar* w, const Scalar* g, Scalar* z, Scalar* n, Index count, double alpha, double beta,
+                      double l1, double l2) {
+  Eigen::Map<ArrayX<Scalar>> W(w, count), Z(z, count), N(n, count);
+  Eigen::Map<const ArrayX<Scalar>> G(g, count);
+  const Scalar a = Scalar(alpha), b = Scalar(beta), r1 = Scalar(l1), r2 = Scalar(l2);
+  Z += G - ((N + G.square()).sqrt() - N.sqrt()) / a * W;
+  N += G.square();
+  W = (Z.abs() <= r1).select(Scalar(0), -(Z - Z.sign() * r1) / ((b + N.sqrt()) / a + r2));
+}
+
 /// FTRL-Proximal (McMahan et al., "Ad Click Prediction: a View from the Trenches",
 /// KDD 2013, Algorithm 1), per coordinate, with the learning rate as alpha:
 ///   sigma = (sqrt(n + g^2) - sqrt(n)) / alpha;  z += g - sigma w;  n += g^2
@@ -455,14 +469,8 @@ class Ftrl : public Optimizer<Scalar> {
 
  protected:
   void apply(std::size_t, Scalar* w, const Scalar* g, Scalar* const* state, Index n) override {
-    typename Optimizer<Scalar>::ArrayMap W(w, n), Z(state[0], n), N(state[1], n);
-    typename Optimizer<Scalar>::ConstArrayMap G(g, n);
-    const Scalar alpha = Scalar(this->learningRate()), l1 = Scalar(m_o.l1), l2 = Scalar(m_o.l2),
-                 beta = Scalar(m_o.beta);
-    checkPositive("Ftrl::step", "learning rate (alpha)", alpha);
-    Z += G - ((N + G.square()).sqrt() - N.sqrt()) / alpha * W;
-    N += G.square();
-    W = (Z.abs() <= l1).select(Scalar(0), -(Z - Z.sign() * l1) / ((beta + N.sqrt()) / alpha + l2));
+    checkPositive("Ftrl::step", "learning rate (alpha)", this->learningRate());
+    ftrlProximalStep(w, g, state[0], state[1], n, this->learningRate(), m_o.beta, m_o.l1, m_o.l2);
   }
 
  private:
