@@ -460,7 +460,7 @@ TEST_CASE("FM bad input", "[ctr][fm][errors]") {
   CHECK_THROWS_WITH(model.predict(data), Catch::Contains("not initialised"));
   CHECK_THROWS_AS(model.fit(SparseBatch<float>()), std::invalid_argument);
   model.initialize(3);
-  CHECK_THROWS_WITH(model.trainExample(data.example(0)), Catch::Contains("solver must be sgd or adagrad"));
+  CHECK_THROWS_WITH(model.trainExample(data.example(0)), Catch::Contains("solver must be sgd, adagrad or ftrl"));
   CHECK_THROWS_AS(model.setTargetRange(2, 1), std::invalid_argument);
   o = FmOptions{};
   o.solver = FmSolver::sgd;

@@ -287,7 +287,7 @@ class FieldAwareFM {
     const Index k = m_options.factors;
     const Index kPad = (k + 3) / 4 * 4;
     const double bytes = 2.0 * double(kPad) * double(numFeatures) * double(numFields) * double(sizeof(Scalar));
-    checkExpected(bytes < 0x1p44, where, "model size", "< 16 TiB", detail::concat(bytes, " bytes"));
+    checkExpected(bytes < 0x1p44, where, "model size", "< 16 TiB", eigenrec::detail::concat(bytes, " bytes"));
     m_n = numFeatures;
     m_m = numFields;
     m_k = k;
@@ -398,7 +398,7 @@ class FieldAwareFM {
       stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       stats.cpuSeconds = detail::processCpuSeconds() - cpuStart;
       if (!std::isfinite(stats.trainLoss)) {
-        throw NumericalError(detail::concat(where, ": training loss became ", stats.trainLoss, " in epoch ", epoch,
+        throw NumericalError(eigenrec::detail::concat(where, ": training loss became ", stats.trainLoss, " in epoch ", epoch,
                                             " (learning rate too large?)"));
       }
       if (validation) stats.validLoss = evaluateLoss(*validation, scratch, threads);
@@ -670,7 +670,7 @@ class FieldAwareFM {
     std::iota(blocks.begin(), blocks.end(), Index(0));
     if (m_options.shuffle) eigenrec::shuffle(blocks.begin(), blocks.end(), m_rng);
     ProgressTracker tracker(m_options.progress, source.numExamples(),
-                            detail::concat("epoch ", epoch, "/", m_options.epochs), "examples");
+                            eigenrec::detail::concat("epoch ", epoch, "/", m_options.epochs), "examples");
     double lossSum = 0, weightSum = 0;
     Index done = 0;
     std::vector<Index> order;

@@ -280,7 +280,7 @@ class FactorizationMachine {
     if (validation && m_options.numFeatures == 0) n = std::max(n, validation->numFeatures());
     checkExpected(n >= 1, where, "train", "at least one feature", "examples without entries only");
     if (!m_options.groups.empty()) {
-      checkExpected(static_cast<Index>(m_options.groups.size()) >= n, where, "groups size", detail::concat(">= ", n),
+      checkExpected(static_cast<Index>(m_options.groups.size()) >= n, where, "groups size", eigenrec::detail::concat(">= ", n),
                     m_options.groups.size());
     }
     const bool sampling = m_options.solver == FmSolver::mcmc;
@@ -673,7 +673,7 @@ class FactorizationMachine {
       const auto start = std::chrono::steady_clock::now();
       const double cpuStart = detail::processCpuSeconds();
       if (m_options.shuffle) eigenrec::shuffle(order.begin(), order.end(), m_rng);
-      ProgressTracker tracker(m_options.progress, train.size(), detail::concat("iteration ", it, "/", m_options.iterations),
+      ProgressTracker tracker(m_options.progress, train.size(), eigenrec::detail::concat("iteration ", it, "/", m_options.iterations),
                               "examples");
       double lossSum = 0;
       for (Index ii = 0; ii < train.size(); ++ii) {
@@ -688,7 +688,7 @@ class FactorizationMachine {
       stats.cpuSeconds = detail::processCpuSeconds() - cpuStart;
       tracker.finish(train.size(), stats.trainLoss);
       if (!std::isfinite(stats.trainLoss)) {
-        throw NumericalError(detail::concat("FactorizationMachine::fit: training loss became ", stats.trainLoss,
+        throw NumericalError(eigenrec::detail::concat("FactorizationMachine::fit: training loss became ", stats.trainLoss,
                                             " in iteration ", it, " (learning rate too large?)"));
       }
       if (validation) stats.validLoss = evaluate(*validation, predict(*validation));
@@ -935,7 +935,7 @@ class FactorizationMachine {
       }
       for (Index j = 0; j < m_n; ++j) {
         if (!std::isfinite(m_w(j)) || !m_V.col(j).allFinite()) {
-          throw NumericalError(detail::concat("FactorizationMachine::fit: non-finite parameter of feature ", j,
+          throw NumericalError(eigenrec::detail::concat("FactorizationMachine::fit: non-finite parameter of feature ", j,
                                               " in iteration ", it + 1));
         }
       }

@@ -81,11 +81,11 @@ class SparseBatch {
   /// Widens the feature / field space (never below what is stored).
   void setShape(Index numFeatures, Index numFields) {
     const char* where = "SparseBatch::setShape";
-    checkExpected(numFeatures >= m_maxFeature + 1, where, "numFeatures", detail::concat(">= ", m_maxFeature + 1),
+    checkExpected(numFeatures >= m_maxFeature + 1, where, "numFeatures", eigenrec::detail::concat(">= ", m_maxFeature + 1),
                   numFeatures);
-    checkExpected(numFields >= m_maxField + 1, where, "numFields", detail::concat(">= ", m_maxField + 1), numFields);
-    checkExpected(numFeatures <= kMaxIndex, where, "numFeatures", detail::concat("<= ", kMaxIndex), numFeatures);
-    checkExpected(numFields <= kMaxIndex, where, "numFields", detail::concat("<= ", kMaxIndex), numFields);
+    checkExpected(numFields >= m_maxField + 1, where, "numFields", eigenrec::detail::concat(">= ", m_maxField + 1), numFields);
+    checkExpected(numFeatures <= kMaxIndex, where, "numFeatures", eigenrec::detail::concat("<= ", kMaxIndex), numFeatures);
+    checkExpected(numFields <= kMaxIndex, where, "numFields", eigenrec::detail::concat("<= ", kMaxIndex), numFields);
     m_numFeatures = numFeatures;
     m_numFields = numFields;
   }
@@ -177,7 +177,7 @@ class SparseBatch {
   /// Examples [begin, end), same shape.
   SparseBatch slice(Index begin, Index end) const {
     checkExpected(begin >= 0 && begin <= end && end <= size(), "SparseBatch::slice", "range",
-                  detail::concat("0 <= begin <= end <= ", size()), detail::concat("[", begin, ", ", end, ")"));
+                  eigenrec::detail::concat("0 <= begin <= end <= ", size()), eigenrec::detail::concat("[", begin, ", ", end, ")"));
     std::vector<Index> idx(static_cast<std::size_t>(end - begin));
     for (Index i = begin; i < end; ++i) idx[static_cast<std::size_t>(i - begin)] = i;
     return select(idx);
@@ -438,10 +438,10 @@ class SparseReader {
 
   std::int32_t parseIndex(std::string_view token, std::string_view what) const {
     const std::int64_t v = parseInt(m_reader, token, what);
-    if (v < 0) m_reader.fail(m_reader.columnOf(token), detail::concat(what, " expected >= 0, got ", v));
+    if (v < 0) m_reader.fail(m_reader.columnOf(token), eigenrec::detail::concat(what, " expected >= 0, got ", v));
     if (v > SparseBatch<Scalar>::kMaxIndex) {
       m_reader.fail(m_reader.columnOf(token),
-                    detail::concat(what, " expected <= ", SparseBatch<Scalar>::kMaxIndex, ", got ", v,
+                    eigenrec::detail::concat(what, " expected <= ", SparseBatch<Scalar>::kMaxIndex, ", got ", v,
                                    " (use hashBuckets for larger spaces)"));
     }
     return static_cast<std::int32_t>(v);
@@ -451,7 +451,7 @@ class SparseReader {
     const double v = parseDouble(m_reader, token, "value");
     const auto s = static_cast<Scalar>(v);
     if (!std::isfinite(s)) {
-      m_reader.fail(m_reader.columnOf(token), detail::concat("value ", quoteToken(token), " overflows ", scalarName<Scalar>()));
+      m_reader.fail(m_reader.columnOf(token), eigenrec::detail::concat("value ", quoteToken(token), " overflows ", scalarName<Scalar>()));
     }
     return s;
   }
@@ -467,7 +467,7 @@ class SparseReader {
   void parseLibsvmEntry(std::string_view token, std::int64_t& position, SparseBatch<Scalar>& batch) {
     const std::size_t colon = token.rfind(':');
     if (colon == std::string_view::npos) {
-      m_reader.fail(m_reader.columnOf(token), detail::concat("expected index:value, got ", quoteToken(token)));
+      m_reader.fail(m_reader.columnOf(token), eigenrec::detail::concat("expected index:value, got ", quoteToken(token)));
     }
     const std::string_view key = token.substr(0, colon);
     if (key == "qid") return;
@@ -483,12 +483,12 @@ class SparseReader {
     const std::size_t first = token.find(':');
     const std::size_t last = token.rfind(':');
     if (first == std::string_view::npos || first == last) {
-      m_reader.fail(m_reader.columnOf(token), detail::concat("expected field:feature:value, got ", quoteToken(token)));
+      m_reader.fail(m_reader.columnOf(token), eigenrec::detail::concat("expected field:feature:value, got ", quoteToken(token)));
     }
     const std::int32_t field = parseIndex(token.substr(0, first), "field");
     const std::string_view featureToken = token.substr(first + 1, last - first - 1);
     if (m_options.hashBuckets == 0 && featureToken.find(':') != std::string_view::npos) {
-      m_reader.fail(m_reader.columnOf(token), detail::concat("expected field:feature:value, got ", quoteToken(token)));
+      m_reader.fail(m_reader.columnOf(token), eigenrec::detail::concat("expected field:feature:value, got ", quoteToken(token)));
     }
     const std::int32_t feature = featureOf(featureToken, field);
     const Scalar value = parseValue(token.substr(last + 1));
@@ -535,7 +535,7 @@ void writeSparse(std::ostream& os, const SparseBatch<Scalar>& batch, SparseForma
                  Index end = -1) {
   if (end < 0) end = batch.size();
   checkExpected(begin >= 0 && begin <= end && end <= batch.size(), "writeSparse", "range",
-                detail::concat("0 <= begin <= end <= ", batch.size()), detail::concat("[", begin, ", ", end, ")"));
+                eigenrec::detail::concat("0 <= begin <= end <= ", batch.size()), eigenrec::detail::concat("[", begin, ", ", end, ")"));
   const auto old = os.precision(std::numeric_limits<Scalar>::max_digits10);
   for (Index i = begin; i < end; ++i) {
     const auto x = batch.example(i);
@@ -749,7 +749,7 @@ class SparseCache {
     eigenrec::detail::Checksum64 sum;
     auto read = [&](void* data, std::size_t bytes, const char* what) {
       if (bytes > 0 && !m_in->read(static_cast<char*>(data), static_cast<std::streamsize>(bytes))) {
-        fail(detail::concat("truncated in block ", b, " while reading ", what));
+        fail(eigenrec::detail::concat("truncated in block ", b, " while reading ", what));
       }
       sum.update(data, bytes);
     };
@@ -759,7 +759,7 @@ class SparseCache {
     read(&weighted, 1, "weight flag");
     const std::int64_t n = counts[0], nnz = counts[1];
     if (n <= 0 || nnz < 0 || n > m_header.examples || nnz > m_header.nnz || weighted > 1) {
-      fail(detail::concat("corrupted header of block ", b));
+      fail(eigenrec::detail::concat("corrupted header of block ", b));
     }
     out.clear();
     out.m_labels.resize(static_cast<std::size_t>(n));
@@ -778,17 +778,17 @@ class SparseCache {
     out.m_values.resize(static_cast<std::size_t>(nnz));
     read(out.m_values.data(), sizeof(Scalar) * static_cast<std::size_t>(nnz), "values");
     std::uint64_t stored = 0;
-    if (!m_in->read(reinterpret_cast<char*>(&stored), sizeof(stored))) fail(detail::concat("truncated in block ", b));
-    if (stored != sum.digest()) fail(detail::concat("checksum mismatch in block ", b, ": the cache is corrupted"));
+    if (!m_in->read(reinterpret_cast<char*>(&stored), sizeof(stored))) fail(eigenrec::detail::concat("truncated in block ", b));
+    if (stored != sum.digest()) fail(eigenrec::detail::concat("checksum mismatch in block ", b, ": the cache is corrupted"));
     // Structure checks (a checksum collision must still not lead to out-of-bounds reads).
-    if (out.m_offsets.front() != 0 || out.m_offsets.back() != nnz) fail(detail::concat("bad offsets in block ", b));
+    if (out.m_offsets.front() != 0 || out.m_offsets.back() != nnz) fail(eigenrec::detail::concat("bad offsets in block ", b));
     for (std::size_t i = 0; i + 1 < out.m_offsets.size(); ++i) {
-      if (out.m_offsets[i] > out.m_offsets[i + 1]) fail(detail::concat("bad offsets in block ", b));
+      if (out.m_offsets[i] > out.m_offsets[i + 1]) fail(eigenrec::detail::concat("bad offsets in block ", b));
     }
     for (std::size_t e = 0; e < out.m_features.size(); ++e) {
       if (out.m_features[e] < 0 || out.m_features[e] >= m_header.numFeatures || out.m_fields[e] < 0 ||
           out.m_fields[e] >= m_header.numFields) {
-        fail(detail::concat("entry out of range in block ", b));
+        fail(eigenrec::detail::concat("entry out of range in block ", b));
       }
       out.m_maxFeature = std::max<Index>(out.m_maxFeature, out.m_features[e]);
       out.m_maxField = std::max<Index>(out.m_maxField, out.m_fields[e]);
@@ -841,18 +841,18 @@ class SparseCache {
 
   void open() {
     m_in = std::make_unique<std::ifstream>(m_path, std::ios::binary);
-    if (!*m_in) throw IoError(detail::concat("cannot open '", m_path, "' for reading"));
+    if (!*m_in) throw IoError(eigenrec::detail::concat("cannot open '", m_path, "' for reading"));
     m_in->seekg(0, std::ios::end);
     const auto fileSize = static_cast<std::uint64_t>(m_in->tellg());
     m_in->seekg(0);
     if (!m_in->read(reinterpret_cast<char*>(&m_header), sizeof(m_header))) fail("truncated: header missing");
     if (std::memcmp(m_header.magic, "ERSPCACH", 8) != 0) fail("not an eigenrec sparse cache (bad magic)");
     if (m_header.version != kVersion) {
-      fail(detail::concat("cache version ", m_header.version, " is not supported (this build reads ", kVersion, ")"));
+      fail(eigenrec::detail::concat("cache version ", m_header.version, " is not supported (this build reads ", kVersion, ")"));
     }
     if (m_header.checksum != detail::headerChecksum(m_header)) fail("header checksum mismatch: the cache is corrupted");
     if (m_header.scalarSize != sizeof(Scalar)) {
-      fail(detail::concat("cache holds ", m_header.scalarSize == 4 ? "f32" : "f64", " values, expected ",
+      fail(eigenrec::detail::concat("cache holds ", m_header.scalarSize == 4 ? "f32" : "f64", " values, expected ",
                           scalarName<Scalar>()));
     }
     if (m_header.blocks <= 0 || m_header.examples <= 0 ||

@@ -33,14 +33,14 @@ class LineReader {
   /// Opens `path` for reading; throws IoError if it cannot be opened.
   explicit LineReader(const std::string& path)
       : m_owned(std::make_unique<std::ifstream>(path, std::ios::binary)), m_is(m_owned.get()), m_source(path) {
-    if (!*m_owned) throw IoError(detail::concat("cannot open '", path, "' for reading"));
+    if (!*m_owned) throw IoError(eigenrec::detail::concat("cannot open '", path, "' for reading"));
   }
 
   /// Next line (without the line ending) into `line`; false at end of input. The view is
   /// valid until the next call.
   bool next(std::string_view& line) {
     if (!std::getline(*m_is, m_buffer)) {
-      if (m_is->bad()) throw IoError(detail::concat(m_source, ": read error after line ", m_line));
+      if (m_is->bad()) throw IoError(eigenrec::detail::concat(m_source, ": read error after line ", m_line));
       return false;
     }
     ++m_line;
@@ -113,7 +113,7 @@ inline std::int64_t parseInt(const LineReader& reader, std::string_view token, s
   const auto [ptr, ec] = std::from_chars(first, last, value);
   if (token.empty() || ec != std::errc() || ptr != last) {
     reader.fail(reader.columnOf(token),
-                detail::concat(what, " expected an integer, got ", quoteToken(token),
+                eigenrec::detail::concat(what, " expected an integer, got ", quoteToken(token),
                                ec == std::errc::result_out_of_range ? " (out of range)" : ""));
   }
   return value;
@@ -128,7 +128,7 @@ inline double parseDouble(const LineReader& reader, std::string_view token, std:
   if (!token.empty() && *first == '+') ++first;
   const auto [ptr, ec] = std::from_chars(first, last, value);
   if (token.empty() || ec != std::errc() || ptr != last || !std::isfinite(value)) {
-    reader.fail(reader.columnOf(token), detail::concat(what, " expected a finite number, got ", quoteToken(token)));
+    reader.fail(reader.columnOf(token), eigenrec::detail::concat(what, " expected a finite number, got ", quoteToken(token)));
   }
   return value;
 }
