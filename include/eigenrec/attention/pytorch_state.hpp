@@ -8,11 +8,22 @@
 //   bias_k [1, 1, E], bias_v [1, 1, E]                                (add_bias_kv=True)
 // The same names are the layer's parameter names, so the loader needs only the
 // expected PyTorch shape of each.
+//
+// Any other module (the Informer encoder, nn layers) loads with the generic
+// loadPyTorchState(nn::Module&): parameters and buffers are matched by their dotted
+// names, which follow PyTorch's module names, and converted by the tensor's rank:
+//   []           -> (1, 1)           e.g. num_batches_tracked (integer dtypes accepted)
+//   [r]          -> (r, 1)           biases, norm weights, running statistics
+//   [r, c]       -> (r, c)           Linear weights (out, in)
+//   [o, i, k]    -> (o, k * i)       Conv1d weights in eigenrec's tap-major layout
+//                                    (k = 1 also fits a kernel-1 conv held as a Linear)
 #ifndef EIGENREC_ATTENTION_PYTORCH_STATE_HPP
 #define EIGENREC_ATTENTION_PYTORCH_STATE_HPP
 
 #include <eigenrec/attention/multi_head.hpp>
 #include <eigenrec/io/safetensors.hpp>
+
+#include <eigenrec/nn/module.hpp>
 
 #include <string>
 #include <vector>
@@ -96,6 +107,83 @@ void savePyTorchState(MultiHeadAttention<Scalar>& layer, io::SafetensorsWriter& 
     Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> rm = m;
     writer.add(prefix + p.name, detail::pytorchShape(p.name, m.rows(), m.cols()), rm.data(), dtype);
   }
+}
+
+/// Loads every parameter and buffer of `module` from the tensors named prefix + its
+/// dotted name in `file`, converting PyTorch's layout by rank (see the file comment).
+/// Floating tensors of any supported dtype load into floating targets; integer tensors
+/// (a BatchNorm counter) are accepted for buffers. Every target must be present with a
+/// matching shape; with `strict`, a tensor under `prefix` that the module does not have
+/// is an error too. The module changes only if everything loads; buffersLoaded() is
+/// called at the end (BatchNorm's statistics become valid for evaluation).
+template <typename Scalar>
+void loadPyTorchState(nn::Module<Scalar>& module, const io::SafetensorsFile& file, const std::string& prefix = "",
+                      bool strict = true) {
+  struct Target {
+    std::string name;
+    Matrix<Scalar>* value;
+    bool buffer;
+  };
+  std::vector<Target> targets;
+  for (const auto& p : module.namedParameters()) targets.push_back({p.name, &p.parameter->value(), false});
+  for (const auto& b : module.namedBuffers()) targets.push_back({b.name, b.buffer, true});
+  auto fail = [&](const std::string& message) -> void { throw FormatError(file.source(), 0, 0, message); };
+  std::vector<Matrix<Scalar>> values;
+  values.reserve(targets.size());
+  for (const auto& t : targets) {
+    const std::string name = prefix + t.name;
+    if (!file.contains(name)) fail("missing tensor '" + name + "' (module " + (t.buffer ? "buffer " : "parameter ") + t.name + ")");
+    const io::SafetensorsEntry& e = file.entry(name);
+    const Index rows = t.value->rows(), cols = t.value->cols();
+    const auto& s = e.shape;
+    bool fits = false;
+    if (s.empty()) fits = rows == 1 && cols == 1;
+    if (s.size() == 1) fits = cols == 1 && s[0] == rows;
+    if (s.size() == 2) fits = s[0] == rows && s[1] == cols;
+    if (s.size() == 3) fits = s[0] == rows && s[1] > 0 && s[2] > 0 && s[1] * s[2] == cols;
+    if (!fits) {
+      fail("tensor '" + name + "' has shape " + e.shapeString() + ", the module holds a (" + std::to_string(rows) + ", " +
+           std::to_string(cols) + ") matrix");
+    }
+    Vector<Scalar> v(rows * cols);
+    if (io::isFloatingDType(e.dtype)) {
+      v = file.values<Scalar>(name);
+    } else if (t.buffer) {
+      const auto ints = file.integers(name);
+      for (Index i = 0; i < v.size(); ++i) v(i) = static_cast<Scalar>(ints[static_cast<std::size_t>(i)]);
+    } else {
+      fail(std::string("tensor '") + name + "' has dtype " + io::dtypeName(e.dtype) + ", expected a floating type");
+    }
+    Matrix<Scalar> m(rows, cols);
+    if (s.size() == 3) {
+      const Index in = static_cast<Index>(s[1]), k = static_cast<Index>(s[2]);
+      for (Index o = 0; o < rows; ++o)
+        for (Index c = 0; c < in; ++c)
+          for (Index kk = 0; kk < k; ++kk) m(o, kk * in + c) = v((o * in + c) * k + kk);
+    } else {
+      for (Index r = 0; r < rows; ++r)
+        for (Index c = 0; c < cols; ++c) m(r, c) = v(r * cols + c);
+    }
+    if (hasNonFinite(m)) fail("tensor '" + name + "' holds NaN or infinity");
+    values.push_back(std::move(m));
+  }
+  if (strict) {
+    for (const auto& e : file.entries()) {
+      if (e.name.compare(0, prefix.size(), prefix) != 0) continue;
+      bool known = false;
+      for (const auto& t : targets) known = known || prefix + t.name == e.name;
+      if (!known) fail("unexpected tensor '" + e.name + "' for this module (strict)");
+    }
+  }
+  for (std::size_t i = 0; i < targets.size(); ++i) *targets[i].value = std::move(values[i]);
+  module.buffersLoaded();
+}
+
+/// Convenience: the generic loader from a file path.
+template <typename Scalar>
+void loadPyTorchState(nn::Module<Scalar>& module, const std::string& path, const std::string& prefix = "",
+                      bool strict = true) {
+  loadPyTorchState(module, io::SafetensorsFile::load(path), prefix, strict);
 }
 
 }  // namespace eigenrec::attention

@@ -281,6 +281,39 @@ class SafetensorsFile {
     return out;
   }
 
+  /// Values of an integer or boolean tensor (BOOL, U8, I8, I16, U16, I32, U32, I64, U64)
+  /// in the file's row-major order, e.g. BatchNorm's num_batches_tracked counter. A U64
+  /// value above the int64 range is a FormatError.
+  std::vector<std::int64_t> integers(const std::string& name) const {
+    const SafetensorsEntry& e = entry(name);
+    const bool isSigned = e.dtype == DType::i8 || e.dtype == DType::i16 || e.dtype == DType::i32 || e.dtype == DType::i64;
+    const bool isUnsigned = e.dtype == DType::boolean || e.dtype == DType::u8 || e.dtype == DType::u16 ||
+                            e.dtype == DType::u32 || e.dtype == DType::u64;
+    if (!isSigned && !isUnsigned) {
+      throw FormatError(m_source, 0, 0,
+                        eigenrec::detail::concat("tensor '", name, "' has dtype ", dtypeName(e.dtype),
+                                                 ", expected an integer or boolean type"));
+    }
+    const std::size_t width = dtypeSize(e.dtype);
+    const auto n = static_cast<std::size_t>(e.numel());
+    std::vector<std::int64_t> out(n);
+    const auto* p = reinterpret_cast<const unsigned char*>(m_bytes.data()) + m_dataStart + e.begin;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint64_t raw = detail::readLE(p + width * i, width);
+      if (isUnsigned) {
+        if (raw > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+          throw FormatError(m_source, 0, 0, eigenrec::detail::concat("tensor '", name, "' holds ", raw,
+                                                                     ", beyond the int64 range"));
+        }
+        out[i] = static_cast<std::int64_t>(raw);
+      } else {
+        const unsigned shift = static_cast<unsigned>(64 - 8 * width);  // sign-extend
+        out[i] = static_cast<std::int64_t>(raw << shift) >> shift;
+      }
+    }
+    return out;
+  }
+
   /// The logical (rows, cols) matrix of a rank-2 [rows, cols] tensor; a rank-1 [n]
   /// tensor gives (n, 1), a rank-0 one (1, 1).
   template <typename Scalar>
