@@ -4,9 +4,10 @@
 // output are allocated before the measurement starts.
 //
 //   build/release/bench/bench_attention_memory
-// Target of the issue: tiled forward at L = 16384, H = 8, d = 64 below 64 MiB (the
-// (Lq, Lk) scores alone would take 8 GiB).
+// Targets of the issues: tiled forward at L = 16384, H = 8, d = 64 below 64 MiB (the
+// (Lq, Lk) scores alone would take 8 GiB); ProbSparse forward at L = 16384 below 32 MiB.
 #include <benchmark/benchmark.h>
+#include <eigenrec/attention/prob_sparse.hpp>
 #include <eigenrec/attention/scaled_dot_product.hpp>
 
 #include <malloc.h>
@@ -108,8 +109,33 @@ void BM_SdpaForwardMemory(benchmark::State& state) {
   state.counters["scores_MiB"] = static_cast<double>(L) * L * n * 4.0 / (1024.0 * 1024.0);
 }
 
+// args: L, threads. ProbSparse (factor 5) with what its backward keeps (sample index,
+// active queries, log-sum-exp) counted as extra memory.
+void BM_ProbSparseForwardMemory(benchmark::State& state) {
+  const Index L = state.range(0), d = 64, n = 8;
+  Tensor3<float> q(d, L, n), k(d, L, n), v(d, L, n), out(d, L, n);
+  q.setRandom();
+  k.setRandom();
+  v.setRandom();
+  ProbSparseOptions<float> o;
+  o.threads = static_cast<int>(state.range(1));
+  o.checkFinite = false;
+  double extra = 0;
+  for (auto _ : state) {
+    ProbSparseSaved<float> saved;
+    const long long base = g_live.load();
+    g_peak.store(base);
+    probSparseAttentionForward(q, k, v, o, out, saved);
+    extra = static_cast<double>(g_peak.load() - base);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["extra_MiB"] = extra / (1024.0 * 1024.0);
+  state.counters["scores_MiB"] = static_cast<double>(L) * L * n * 4.0 / (1024.0 * 1024.0);
+}
+
 }  // namespace
 
+BENCHMARK(BM_ProbSparseForwardMemory)->Args({4096, 1})->Args({16384, 1})->Args({16384, 2})->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SdpaForwardMemory)
     ->Args({2048, 0, 1})
     ->Args({2048, 1, 1})

@@ -8,6 +8,7 @@
 #include <eigenrec/attention/pytorch_state.hpp>
 #include <eigenrec/attention/scaled_dot_product.hpp>
 #include <eigenrec/io/safetensors.hpp>
+#include <eigenrec/nn/embedding.hpp>
 #include <eigenrec/nn/gradcheck.hpp>
 
 #include "attention_test_util.hpp"
@@ -608,4 +609,54 @@ TEST_CASE("InformerEncoder: gradient check in training mode, save / load, loader
   o.layers = 2;
   o.layer.activation = nn::ActivationKind::tanh;
   CHECK_THROWS_WITH(InformerEncoder<double>(o), Catch::Contains("gelu or relu"));
+}
+
+TEST_CASE("loadPyTorchState (generic): Linear, Conv1d, embedding tables by PyTorch name and layout",
+          "[attention][pytorch]") {
+  // PyTorch tensors written row-major with values 0, 1, 2, ...
+  auto iota = [](std::int64_t n) {
+    std::vector<double> v(static_cast<std::size_t>(n));
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>(i);
+    return v;
+  };
+  io::SafetensorsWriter w;
+  w.add("weight", {4, 4}, iota(16).data(), io::DType::f64);  // a square nn.Embedding(4, 4).weight [vocab, dim]
+  const auto file = io::SafetensorsFile::fromBytes(w.bytes());
+  nn::Embedding<double> table(4, 4);
+  loadPyTorchState(table, file);
+  for (Index vocab = 0; vocab < 4; ++vocab)
+    for (Index d = 0; d < 4; ++d) REQUIRE(table.weight().value()(d, vocab) == static_cast<double>(vocab * 4 + d));
+
+  nn::Linear<double> linear(4, 4);  // same tensor as a Linear weight [out, in]: rows stay rows
+  io::SafetensorsWriter wl;
+  wl.add("weight", {4, 4}, iota(16).data(), io::DType::f64);
+  wl.add("bias", {4}, iota(4).data(), io::DType::f64);
+  loadPyTorchState(linear, io::SafetensorsFile::fromBytes(wl.bytes()));
+  for (Index o = 0; o < 4; ++o)
+    for (Index i = 0; i < 4; ++i) REQUIRE(linear.weight().value()(o, i) == static_cast<double>(o * 4 + i));
+  CHECK(linear.bias().value()(3, 0) == 3.0);
+
+  nn::Conv1d<double> conv(2, 3, 3);  // [out 3, in 2, k 3] -> (3, k * 2 + c)
+  io::SafetensorsWriter wc;
+  wc.add("weight", {3, 2, 3}, iota(18).data(), io::DType::f32);
+  wc.add("bias", {3}, iota(3).data(), io::DType::bf16);
+  loadPyTorchState(conv, io::SafetensorsFile::fromBytes(wc.bytes()));
+  for (Index o = 0; o < 3; ++o)
+    for (Index c = 0; c < 2; ++c)
+      for (Index k = 0; k < 3; ++k) REQUIRE(conv.weight().value()(o, k * 2 + c) == static_cast<double>((o * 2 + c) * 3 + k));
+
+  // Not changed unless everything loads.
+  io::SafetensorsWriter bad;
+  bad.add("weight", {3, 2, 3}, iota(18).data(), io::DType::f32);
+  const Matrix<double> before = conv.weight().value();
+  CHECK_THROWS_WITH(loadPyTorchState(conv, io::SafetensorsFile::fromBytes(bad.bytes())), Catch::Contains("missing tensor 'bias'"));
+  CHECK(conv.weight().value() == before);
+  std::vector<double> withNan = iota(3);
+  withNan[1] = std::numeric_limits<double>::quiet_NaN();
+  bad.add("bias", {3}, withNan.data(), io::DType::f64);
+  CHECK_THROWS_WITH(loadPyTorchState(conv, io::SafetensorsFile::fromBytes(bad.bytes())), Catch::Contains("NaN"));
+  CHECK(conv.weight().value() == before);
+  io::SafetensorsWriter wrong;
+  wrong.add("weight", {4, 3}, iota(12).data(), io::DType::f32);  // nn.Embedding(4, 3) into a (4, 4) table
+  CHECK_THROWS_WITH(loadPyTorchState(table, io::SafetensorsFile::fromBytes(wrong.bytes())), Catch::Contains("has shape [4, 3]"));
 }

@@ -17,6 +17,8 @@
 //   [r, c]       -> (r, c)           Linear weights (out, in)
 //   [o, i, k]    -> (o, k * i)       Conv1d weights in eigenrec's tap-major layout
 //                                    (k = 1 also fits a kernel-1 conv held as a Linear)
+//   [v, d]       -> (d, v)           embedding tables (parameters with column-sparse
+//                                    gradients), the same bytes
 #ifndef EIGENREC_ATTENTION_PYTORCH_STATE_HPP
 #define EIGENREC_ATTENTION_PYTORCH_STATE_HPP
 
@@ -123,10 +125,13 @@ void loadPyTorchState(nn::Module<Scalar>& module, const io::SafetensorsFile& fil
     std::string name;
     Matrix<Scalar>* value;
     bool buffer;
+    bool table;  // (dim, vocab) embedding table: PyTorch's [vocab, dim], same bytes
   };
   std::vector<Target> targets;
-  for (const auto& p : module.namedParameters()) targets.push_back({p.name, &p.parameter->value(), false});
-  for (const auto& b : module.namedBuffers()) targets.push_back({b.name, b.buffer, true});
+  for (const auto& p : module.namedParameters()) {
+    targets.push_back({p.name, &p.parameter->value(), false, p.parameter->isSparse()});
+  }
+  for (const auto& b : module.namedBuffers()) targets.push_back({b.name, b.buffer, true, false});
   auto fail = [&](const std::string& message) -> void { throw FormatError(file.source(), 0, 0, message); };
   std::vector<Matrix<Scalar>> values;
   values.reserve(targets.size());
@@ -137,10 +142,14 @@ void loadPyTorchState(nn::Module<Scalar>& module, const io::SafetensorsFile& fil
     const Index rows = t.value->rows(), cols = t.value->cols();
     const auto& s = e.shape;
     bool fits = false;
-    if (s.empty()) fits = rows == 1 && cols == 1;
-    if (s.size() == 1) fits = cols == 1 && s[0] == rows;
-    if (s.size() == 2) fits = s[0] == rows && s[1] == cols;
-    if (s.size() == 3) fits = s[0] == rows && s[1] > 0 && s[2] > 0 && s[1] * s[2] == cols;
+    if (t.table) {
+      fits = s.size() == 2 && s[0] == cols && s[1] == rows;
+    } else if (s.empty()) {
+      fits = rows == 1 && cols == 1;
+    }
+    if (!t.table && s.size() == 1) fits = cols == 1 && s[0] == rows;
+    if (!t.table && s.size() == 2) fits = s[0] == rows && s[1] == cols;
+    if (!t.table && s.size() == 3) fits = s[0] == rows && s[1] > 0 && s[2] > 0 && s[1] * s[2] == cols;
     if (!fits) {
       fail("tensor '" + name + "' has shape " + e.shapeString() + ", the module holds a (" + std::to_string(rows) + ", " +
            std::to_string(cols) + ") matrix");
@@ -155,7 +164,9 @@ void loadPyTorchState(nn::Module<Scalar>& module, const io::SafetensorsFile& fil
       fail(std::string("tensor '") + name + "' has dtype " + io::dtypeName(e.dtype) + ", expected a floating type");
     }
     Matrix<Scalar> m(rows, cols);
-    if (s.size() == 3) {
+    if (t.table) {
+      m = Eigen::Map<const Matrix<Scalar>>(v.data(), rows, cols);
+    } else if (s.size() == 3) {
       const Index in = static_cast<Index>(s[1]), k = static_cast<Index>(s[2]);
       for (Index o = 0; o < rows; ++o)
         for (Index c = 0; c < in; ++c)
