@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <set>
 #include <vector>
@@ -170,4 +171,76 @@ TEST_CASE("AliasTable: single outcome and bad weights", "[core][random]") {
   Eigen::VectorXf ew(3);
   ew << 1, 2, 3;
   CHECK(AliasTable(ew).probability(2) == Approx(0.5));
+}
+
+TEST_CASE("Rng: uniformInt / uniformIndex reject an empty range", "[core][random]") {
+  Rng rng(1);
+  CHECK_THROWS_WITH(rng.uniformInt(0), Catch::Contains("Rng::uniformInt: n expected > 0, got 0"));
+  CHECK_THROWS_AS(rng.uniformIndex(0), std::invalid_argument);
+  CHECK_THROWS_WITH(rng.uniformIndex(-3), Catch::Contains("Rng::uniformIndex: n expected > 0, got -3"));
+  // The failed calls drew nothing: the stream continues as a fresh engine's.
+  Rng fresh(1);
+  CHECK(rng() == fresh());
+  // n = 1 is the smallest valid range; uniformIndex draws what uniformInt draws.
+  Rng a(5), b(5);
+  for (int i = 0; i < 100; ++i) {
+    REQUIRE(a.uniformInt(1) == 0);
+    REQUIRE(b.uniformIndex(1) == 0);
+  }
+  for (int i = 0; i < 100; ++i) REQUIRE(static_cast<Index>(a.uniformInt(13)) == b.uniformIndex(13));
+  // shuffle of 0 or 1 elements never asks for an empty range.
+  std::vector<int> none, one = {7};
+  eigenrec::shuffle(none.begin(), none.end(), rng);
+  eigenrec::shuffle(one.begin(), one.end(), rng);
+  CHECK(one == std::vector<int>{7});
+}
+
+TEMPLATE_TEST_CASE("Rng: normal rejects a bad mean or stddev", "[core][random]", float, double) {
+  using S = TestType;
+  const S inf = std::numeric_limits<S>::infinity(), nan = std::numeric_limits<S>::quiet_NaN();
+  Rng rng(3);
+  CHECK_THROWS_WITH(rng.normal<S>(S(0), S(-1)), Catch::Contains("Rng::normal: stddev expected finite and >= 0, got -1"));
+  CHECK_THROWS_AS(rng.normal<S>(S(0), nan), std::invalid_argument);
+  CHECK_THROWS_AS(rng.normal<S>(S(0), inf), std::invalid_argument);
+  CHECK_THROWS_WITH(rng.normal<S>(nan, S(1)), Catch::Contains("Rng::normal: mean expected a finite number"));
+  CHECK_THROWS_AS(rng.normal<S>(inf, S(1)), std::invalid_argument);
+  CHECK_THROWS_AS(rng.normal<S>(-inf, S(1)), std::invalid_argument);
+  // Rejected calls leave the engine untouched (no draw, no cached spare value).
+  Rng fresh(3);
+  CHECK(rng.normal<S>() == fresh.normal<S>());
+  CHECK(rng.normal<S>() == fresh.normal<S>());
+  // stddev = 0 is a point mass; the largest finite values are accepted.
+  CHECK(rng.normal<S>(S(2.5), S(0)) == S(2.5));
+  CHECK(std::isfinite(rng.normal<S>(std::numeric_limits<S>::max(), S(0))));
+}
+
+TEMPLATE_TEST_CASE("Rng: truncatedNormal rejects bad parameters", "[core][random]", float, double) {
+  using S = TestType;
+  const S inf = std::numeric_limits<S>::infinity(), nan = std::numeric_limits<S>::quiet_NaN();
+  Rng rng(8);
+  CHECK_THROWS_WITH(rng.truncatedNormal<S>(0, 0, -1, 1),
+                    Catch::Contains("Rng::truncatedNormal: stddev expected finite and > 0, got 0"));
+  CHECK_THROWS_AS(rng.truncatedNormal<S>(0, -1, -1, 1), std::invalid_argument);
+  CHECK_THROWS_AS(rng.truncatedNormal<S>(0, nan, -1, 1), std::invalid_argument);
+  CHECK_THROWS_AS(rng.truncatedNormal<S>(0, inf, -1, 1), std::invalid_argument);
+  CHECK_THROWS_WITH(rng.truncatedNormal<S>(0, 1, 2, -2),
+                    Catch::Contains("Rng::truncatedNormal: bounds expected a < b, got a = 2, b = -2"));
+  CHECK_THROWS_AS(rng.truncatedNormal<S>(0, 1, 1, 1), std::invalid_argument);
+  CHECK_THROWS_AS(rng.truncatedNormal<S>(0, 1, nan, 1), std::invalid_argument);
+  CHECK_THROWS_AS(rng.truncatedNormal<S>(0, 1, -1, nan), std::invalid_argument);
+  CHECK_THROWS_WITH(rng.truncatedNormal<S>(nan, 1, -1, 1), Catch::Contains("mean expected a finite number"));
+  CHECK_THROWS_AS(rng.truncatedNormal<S>(inf, 1, -1, 1), std::invalid_argument);
+  // Rejected calls draw nothing.
+  Rng fresh(8);
+  CHECK(rng.truncatedNormal<S>(0, 1, -1, 1) == fresh.truncatedNormal<S>(0, 1, -1, 1));
+  // One infinite bound is a one-sided truncation: N(0, 1) on [0, inf) has mean
+  // sqrt(2 / pi) = 0.7978846 and standard deviation sqrt(1 - 2 / pi) = 0.6028103.
+  const int n = 100000;
+  double sum = 0;
+  for (int i = 0; i < n; ++i) {
+    const S z = rng.truncatedNormal<S>(0, 1, 0, inf);
+    REQUIRE(z >= S(0));
+    sum += z;
+  }
+  CHECK(std::abs(sum / n - 0.7978846) < 5 * 0.6028103 / std::sqrt(double(n)));
 }

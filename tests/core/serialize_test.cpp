@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 #include <eigenrec/core/serialize.hpp>
 #include <eigenrec/core/tensor.hpp>
+#include <support/temp_path.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -139,7 +140,8 @@ TEST_CASE("archive: the checksum also works on streams that cannot seek", "[core
 
 TEST_CASE("saveFileAtomically: complete file or untouched file", "[core][serialize]") {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / "eigenrec_serialize_test";
+  // Per process: two suites running at once must not share (and remove_all) one directory.
+  const fs::path dir = eigenrec::test::uniqueTempPath("eigenrec_serialize_test_");
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string path = (dir / "model.bin").string();
@@ -164,4 +166,23 @@ TEST_CASE("saveFileAtomically: complete file or untouched file", "[core][seriali
   CHECK_THROWS_AS(saveFileAtomically((dir / "no/such/dir/x").string(), [](std::ostream&) {}), IoError);
   CHECK_THROWS_AS(loadFile((dir / "missing").string(), [](std::istream&) { return 0; }), IoError);
   fs::remove_all(dir);
+}
+
+TEST_CASE("uniqueTempPath: scratch names differ between processes", "[core][serialize]") {
+  namespace fs = std::filesystem;
+  const std::string tag = test::processTag();
+#if defined(_WIN32)
+  const std::string pid = std::to_string(_getpid());
+#else
+  const std::string pid = std::to_string(getpid());
+#endif
+  // The tag starts with this process's id, followed by a random part.
+  CHECK(tag.rfind(pid + "-", 0) == 0);
+  CHECK(tag.size() > pid.size() + 1);
+  CHECK(test::processTag() == tag);  // fixed for the process
+  const fs::path p = test::uniqueTempPath("eigenrec_x_", "model.bin");
+  CHECK(p.parent_path() == fs::temp_directory_path());
+  CHECK(p.filename().string() == "eigenrec_x_" + tag + "_model.bin");
+  CHECK(p.extension() == ".bin");
+  CHECK(test::uniqueTempPath("eigenrec_x_").filename().string() == "eigenrec_x_" + tag);
 }

@@ -5,6 +5,7 @@
 #include <eigenrec/core/random.hpp>
 #include <eigenrec/io/word2vec_format.hpp>
 #include <support/fixtures.hpp>
+#include <support/temp_path.hpp>
 
 #include <cstring>
 #include <filesystem>
@@ -21,7 +22,7 @@ namespace {
 std::string fixturePath(const std::string& name) { return std::string(EIGENREC_FIXTURES_DIR) + "/embedding/" + name; }
 
 std::string tempPath(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("eigenrec_fmt_" + name)).string();
+  return eigenrec::test::uniqueTempPath("eigenrec_fmt_", name).string();  // per process: suites may run at once
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <eigenrec/embedding/corpus.hpp>
 #include <eigenrec/embedding/tables.hpp>
 #include <eigenrec/embedding/vocabulary.hpp>
+#include <support/temp_path.hpp>
 
 #include <cmath>
 #include <cstdio>
@@ -29,7 +30,7 @@ std::vector<std::string> allTokens(const TextCorpus& corpus, std::int64_t begin,
 }
 
 std::string tempPath(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("eigenrec_embedding_" + name)).string();
+  return eigenrec::test::uniqueTempPath("eigenrec_embedding_", name).string();  // per process: suites may run at once
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <eigenrec/embedding/word2vec.hpp>
 #include <support/fixtures.hpp>
+#include <support/temp_path.hpp>
 
 #include <cstdio>
 #include <filesystem>
@@ -109,7 +110,7 @@ Quality plantedQuality(const WordVectors<Scalar>& wv, int entities) {
 }
 
 std::string tempPath(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("eigenrec_w2v_" + name)).string();
+  return eigenrec::test::uniqueTempPath("eigenrec_w2v_", name).string();  // per process: suites may run at once
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <support/fixtures.hpp>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 using namespace eigenrec;
@@ -80,6 +81,39 @@ TEST_CASE("logLoss: one class is fine, bad input is not", "[metrics][logloss]") 
   y << 1, 0;
   CHECK_THROWS_AS(logLoss(y, p, 0.6), std::invalid_argument);
   CHECK_THROWS_AS(logLoss(y, p, -1, {0.0, 0.0}), std::invalid_argument);
+}
+
+TEMPLATE_TEST_CASE("logLoss and rocAuc: NaN or infinite labels are rejected", "[metrics][logloss]", float, double) {
+  using S = TestType;
+  Vector<S> y(3), p(3);
+  p << S(0.2), S(0.7), S(0.9);
+  for (const S bad : {std::numeric_limits<S>::quiet_NaN(), std::numeric_limits<S>::infinity(),
+                      -std::numeric_limits<S>::infinity()}) {
+    INFO(bad);
+    y << S(0), bad, S(1);
+    CHECK_THROWS_WITH(logLoss(y, p), Catch::Contains("logLoss: labels[1] expected 0, 1 or -1"));
+    CHECK_THROWS_WITH(rocAuc(y, p), Catch::Contains("rocAuc: labels[1] expected 0, 1 or -1"));
+    y << bad, S(0), S(1);  // also when it comes first, before any loss is summed
+    CHECK_THROWS_AS(logLoss(y, p), std::invalid_argument);
+  }
+}
+
+TEMPLATE_TEST_CASE("regression metrics: NaN truth or prediction is rejected", "[metrics][regression]", float,
+                   double) {
+  using S = TestType;
+  Vector<S> t(3), p(3);
+  t << S(1), S(2), S(3);
+  p << S(1.5), S(2), S(2);
+  CHECK(meanSquaredError(t, p) == Approx((0.25 + 0 + 1) / 3.0));
+  Vector<S> badTruth = t, badPred = p;
+  badTruth(2) = std::numeric_limits<S>::quiet_NaN();
+  badPred(0) = std::numeric_limits<S>::quiet_NaN();
+  CHECK_THROWS_WITH(meanSquaredError(badTruth, p), Catch::Contains("meanSquaredError: truth[2] is NaN"));
+  CHECK_THROWS_WITH(meanAbsoluteError(badTruth, p), Catch::Contains("meanAbsoluteError: truth[2] is NaN"));
+  CHECK_THROWS_WITH(rootMeanSquaredError(badTruth, p), Catch::Contains("rootMeanSquaredError: truth[2] is NaN"));
+  CHECK_THROWS_WITH(meanSquaredError(t, badPred), Catch::Contains("meanSquaredError: predicted[0] is NaN"));
+  CHECK_THROWS_WITH(meanAbsoluteError(t, badPred), Catch::Contains("meanAbsoluteError: predicted[0] is NaN"));
+  CHECK_THROWS_WITH(rootMeanSquaredError(t, badPred), Catch::Contains("rootMeanSquaredError: predicted[0] is NaN"));
 }
 
 TEST_CASE("regression metrics: parity with scikit-learn", "[metrics][regression]") {
@@ -169,6 +203,22 @@ TEST_CASE("evaluateRanking, coverage and popularity", "[metrics][ranking]") {
   CHECK_THROWS_AS(meanPopularity({{}}, pop), std::invalid_argument);
 }
 
+TEST_CASE("coverage and popularity: k = 0 is rejected, as the @K metrics do", "[metrics][ranking]") {
+  const std::vector<ItemList> rec = {{0, 1}, {2, 3}, {0, 4}};
+  const std::vector<double> pop = {9, 1, 0, 3, 7};
+  // Every cut-off metric refuses k = 0 rather than scoring an empty list.
+  CHECK_THROWS_WITH(listMetrics({0, 1}, {1}, 0), Catch::Contains("listMetrics: k expected > 0, got 0"));
+  CHECK_THROWS_AS(evaluateRanking(rec, {{1}, {2}, {4}}, 0), std::invalid_argument);
+  CHECK_THROWS_WITH(catalogueCoverage(rec, 10, 0), Catch::Contains("catalogueCoverage: k expected > 0"));
+  CHECK_THROWS_WITH(meanPopularity(rec, pop, 0), Catch::Contains("meanPopularity: k expected > 0"));
+  CHECK_THROWS_WITH(meanPopularity(rec, pop, 0, false), Catch::Contains("meanPopularity: k expected > 0"));
+  // k < 0 keeps its documented meaning (whole lists), and k = 1 cuts every list.
+  CHECK(catalogueCoverage(rec, 10, -1) == catalogueCoverage(rec, 10));
+  CHECK(catalogueCoverage(rec, 10, -7) == Approx(0.5));
+  CHECK(catalogueCoverage(rec, 10, 1) == Approx(0.2));
+  CHECK(meanPopularity(rec, pop, -1, false) == meanPopularity(rec, pop, 100, false));
+}
+
 TEST_CASE("spearman: average ranks for ties, as scipy", "[metrics][correlation]") {
   // scipy.stats.spearmanr([1, 2, 2, 3], [1, 3, 2, 4]) = 0.9486832980505138 (ranks
   // [1, 2.5, 2.5, 4] vs [1, 3, 2, 4], Pearson worked by hand: 4.5 / sqrt(4.5 * 5)).
@@ -187,4 +237,25 @@ TEST_CASE("pearson: worked by hand, constant samples, bad input", "[metrics][cor
   CHECK_THROWS_AS(pearson({1, 2, 3}, {1, 2}), std::invalid_argument);
   const auto r = averageRanks({10, 30, 20, 30});
   CHECK(r == std::vector<double>{1, 3.5, 2, 3.5});
+}
+
+TEST_CASE("correlations: NaN inputs are rejected, infinities only where they have no rank", "[metrics][correlation]") {
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  CHECK_THROWS_WITH(pearson({1, nan, 3}, {1, 2, 3}), Catch::Contains("pearson: x[1] expected a finite number"));
+  CHECK_THROWS_WITH(pearson({1, 2, 3}, {1, 2, nan}), Catch::Contains("pearson: y[2] expected a finite number"));
+  CHECK_THROWS_AS(pearson({1, 2, inf}, {1, 2, 3}), std::invalid_argument);
+  CHECK_THROWS_WITH(spearman({nan, 2, 3}, {1, 2, 3}), Catch::Contains("spearman: x[0] is NaN"));
+  CHECK_THROWS_WITH(spearman({1, 2, 3}, {3, nan, 1}), Catch::Contains("spearman: y[1] is NaN"));
+  CHECK_THROWS_WITH(averageRanks({3, nan, 1}), Catch::Contains("averageRanks: x[1] is NaN"));
+  // Many NaNs among many values: still a clear error, never an invalid ordering for the sort.
+  std::vector<double> x(200), y(200);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    x[i] = i % 3 == 0 ? nan : static_cast<double>(i % 17);
+    y[i] = static_cast<double>(i);
+  }
+  CHECK_THROWS_AS(spearman(x, y), std::invalid_argument);
+  CHECK_THROWS_AS(averageRanks(x), std::invalid_argument);
+  // Infinities are ordered, so they rank: Spearman is defined, as scipy's.
+  CHECK(averageRanks({inf, -inf, 0}) == std::vector<double>{3, 1, 2});
+  CHECK(spearman({-inf, 0, inf}, {1, 2, 3}) == Approx(1.0));
 }

@@ -242,6 +242,43 @@ TEST_CASE("Embedding: gradcheck, zeroGrad cost, bad input", "[nn][embedding]") {
   CHECK_THROWS_AS(sumBag.forward({1, 12}, {0, 2}), std::invalid_argument);
 }
 
+TEST_CASE("EmbeddingBag: gradcheck for sum, mean and per-id weights", "[nn][embedding]") {
+  // Bags: {3, 7, 3} (a repeated id), {} (empty), {0 (padding), 9, 7}, {5}; ids 1, 2, 4, 6, 8 unused.
+  const std::vector<Index> ids = {3, 7, 3, 0, 9, 7, 5};
+  const std::vector<Index> offsets = {0, 3, 3, 6, 7};
+  const std::vector<double> weights = {0.5, -1.5, 2.0, 3.0, 0.25, 1.0, -0.75};
+  struct Case {
+    const char* name;
+    BagMode mode;
+    Index padding;
+    bool weighted;
+  };
+  for (const Case c : {Case{"sum", BagMode::sum, -1, false}, Case{"mean", BagMode::mean, -1, false},
+                       Case{"sum, per-id weights", BagMode::sum, -1, true}, Case{"sum, padding 0", BagMode::sum, 0, false},
+                       Case{"mean, padding 0", BagMode::mean, 0, false},
+                       Case{"sum, per-id weights, padding 0", BagMode::sum, 0, true}}) {
+    INFO(c.name);
+    EmbeddingBag<double> bag(10, 3, 5, {c.mode, c.padding});
+    const std::vector<double> w = c.weighted ? weights : std::vector<double>{};
+    const Matrix<double> r = Matrix<double>::Random(3, 4);
+    const Matrix<double> y = bag.forward(ids, offsets, w);
+    REQUIRE(y.cols() == 4);
+    CHECK(y.col(1).isZero());  // the empty bag
+    bag.backward(r);
+    const Matrix<double> analytic = bag.weight().denseGrad();
+    // Only the ids seen get gradient (touched columns only), never the padding id.
+    for (Index id : {1, 2, 4, 6, 8}) CHECK(analytic.col(id).isZero());
+    if (c.padding >= 0) CHECK(analytic.col(c.padding).isZero());
+    CHECK(bag.weight().sparseGrad().size() == (c.padding >= 0 ? 4 : 5));
+    std::vector<GradVariable> vars = {{"weight", bag.weight().value().data(), analytic.data(), bag.weight().size()}};
+    const auto report =
+        checkGradients(vars, [&] { return (bag.forward(ids, offsets, w).array() * r.array()).sum(); });
+    INFO(report.summary());
+    CHECK(report.checked == 30);
+    CHECK(report.ok);
+  }
+}
+
 TEMPLATE_TEST_CASE("MLP: PyTorch parity with batch norm, train and eval", "[nn][mlp]", float, double) {
   using S = TestType;
   const auto& f = fixture();

@@ -267,6 +267,95 @@ TEST_CASE("Optimizers: refuse non-finite gradients, skip frozen, validate option
   CHECK_THROWS_AS(sgd.setLearningRate(-1), std::invalid_argument);
 }
 
+TEMPLATE_TEST_CASE("Optimizers: a step that throws changes nothing (values, state, counters)", "[nn][optim]", float,
+                   double) {
+  using S = TestType;
+  const auto& f = fixture();
+  const Matrix<S> w0 = f.matrix<S>("opt_w0");
+  const Matrix<S> g0 = f.matrix<S>("opt_g0"), g1 = f.matrix<S>("opt_g1");
+  Matrix<S> table0(3, 5), bias0(3, 1);
+  table0 << 0.1, -0.2, 0.3, 0.4, -0.5, 0.6, 0.7, -0.8, 0.9, 1.0, -1.1, 1.2, 0.05, -0.15, 0.25;
+  bias0 << 0.5, -0.25, 1.0;
+  for (const auto& name : kDenseOptimizers) {
+    INFO(name);
+    // Dense a, sparse table t, dense b last: a failure found at b must not leave a or t updated.
+    Parameter<S> a(w0), t(table0, Parameter<S>::GradKind::sparseColumns), b(bias0);
+    Parameter<S> a2(w0), t2(table0, Parameter<S>::GradKind::sparseColumns), b2(bias0);
+    auto opt = makeOptimizer<S>(name, {&a, &t, &b});
+    auto ref = makeOptimizer<S>(name, {&a2, &t2, &b2});  // never sees the failing steps
+    auto setGrads = [&](Parameter<S>& pa, Parameter<S>& pt, Parameter<S>& pb, const Matrix<S>& g, S scale) {
+      pa.grad() = g;
+      pt.zeroGrad();
+      pt.accumulateColumn(1, (scale * table0.col(0)).eval());
+      pt.accumulateColumn(4, (-scale * table0.col(2)).eval());
+      pb.grad() = scale * bias0;
+    };
+    setGrads(a, t, b, g0, S(0.5));
+    setGrads(a2, t2, b2, g0, S(0.5));
+    opt->step();
+    ref->step();
+
+    // Snapshot after one good step.
+    setGrads(a, t, b, g1, S(-0.3));
+    const Matrix<S> aSnap = a.value(), tSnap = t.value(), bSnap = b.value();
+    std::stringstream snap;
+    opt->save(snap);
+    auto unchanged = [&](const char* what) {
+      INFO(what);
+      CHECK(opt->steps() == 1);
+      CHECK(a.value() == aSnap);
+      CHECK(t.value() == tSnap);
+      CHECK(b.value() == bSnap);
+      std::stringstream now;
+      opt->save(now);
+      CHECK(now.str() == snap.str());  // learning rate, step counters and every state slot
+    };
+
+    // 1. A non-finite gradient in the last parameter.
+    b.grad()(1) = std::numeric_limits<S>::quiet_NaN();
+    CHECK_THROWS_AS(opt->step(), NumericalError);
+    unchanged("NaN gradient");
+    b.grad() = S(-0.3) * bias0;
+
+    // 2. A configuration the rule cannot step with: FTRL divides by its learning rate.
+    if (name == "ftrl") {
+      const double lr = opt->learningRate();
+      opt->setLearningRate(0.0);
+      CHECK_THROWS_WITH(opt->step(), Catch::Contains("Ftrl::step: learning rate (alpha) expected > 0, got 0"));
+      opt->setLearningRate(lr);
+      unchanged("Ftrl with learning rate 0");
+    }
+
+    // 3. The last parameter was resized after the optimizer was created.
+    b.value().resize(4, 1);
+    b.value().setOnes();
+    CHECK_THROWS_WITH(opt->step(), Catch::Contains("parameter 'param2' expected shape (3, 1)"));
+    b.value() = bSnap;
+    unchanged("resized parameter");
+
+    // 4. A dense gradient whose shape no longer matches its value.
+    b.grad().resize(2, 1);
+    b.grad().setZero();
+    CHECK_THROWS_WITH(opt->step(), Catch::Contains("gradient of 'param2' expected shape (3, 1), got (2, 1)"));
+    b.grad() = S(-0.3) * bias0;
+    unchanged("gradient of the wrong shape");
+
+    // The next good step is the reference's second step: nothing was counted twice.
+    setGrads(a2, t2, b2, g1, S(-0.3));
+    opt->step();
+    ref->step();
+    CHECK(opt->steps() == 2);
+    CHECK(ref->steps() == 2);
+    CHECK(a.value() == a2.value());
+    CHECK(t.value() == t2.value());
+    CHECK(b.value() == b2.value());
+    std::stringstream s1, s2;
+    opt->save(s1);
+    ref->save(s2);
+    CHECK(s1.str() == s2.str());
+  }
+}
+
 TEST_CASE("Optimizers: state saves, loads and resumes identically", "[nn][optim]") {
   const auto& f = fixture();
   for (const auto& name : kDenseOptimizers) {

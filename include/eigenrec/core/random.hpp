@@ -95,32 +95,31 @@ class Rng {
     return lo + (hi - lo) * uniform<Scalar>();
   }
 
-  /// Uniform integer in [0, n), unbiased (Lemire's multiply-and-reject). n must be > 0.
-  std::uint64_t uniformInt(std::uint64_t n) noexcept {
-    eigen_assert(n > 0);
-    __extension__ using U128 = unsigned __int128;
-    U128 m = static_cast<U128>(next()) * n;
-    auto low = static_cast<std::uint64_t>(m);
-    if (low < n) {
-      const std::uint64_t threshold = (0 - n) % n;
-      while (low < threshold) {
-        m = static_cast<U128>(next()) * n;
-        low = static_cast<std::uint64_t>(m);
-      }
-    }
-    return static_cast<std::uint64_t>(m >> 64);
+  /// Uniform integer in [0, n), unbiased (Lemire's multiply-and-reject).
+  /// @throws std::invalid_argument if n == 0 (the range [0, 0) is empty)
+  std::uint64_t uniformInt(std::uint64_t n) {
+    if (n == 0) throwInvalidArgument("Rng::uniformInt", "n expected > 0, got 0 (the range [0, n) is empty)");
+    return uniformIntUnchecked(n);
   }
 
-  /// Uniform index in [0, n). n must be > 0.
-  Index uniformIndex(Index n) noexcept { return static_cast<Index>(uniformInt(static_cast<std::uint64_t>(n))); }
+  /// Uniform index in [0, n).
+  /// @throws std::invalid_argument if n <= 0
+  Index uniformIndex(Index n) {
+    if (n <= 0) throwInvalidArgument("Rng::uniformIndex", "n expected > 0, got ", n, " (the range [0, n) is empty)");
+    return static_cast<Index>(uniformIntUnchecked(static_cast<std::uint64_t>(n)));
+  }
 
   /// True with probability p.
   bool bernoulli(double p) noexcept { return uniform<double>() < p; }
 
   /// Standard normal by the Box-Muller transform (the second value of each pair is
-  /// kept for the next call), scaled to N(mean, stddev^2).
+  /// kept for the next call), scaled to N(mean, stddev^2). stddev = 0 gives `mean`.
+  /// @throws std::invalid_argument unless mean is finite and stddev finite and >= 0
   template <typename Scalar = double>
-  Scalar normal(Scalar mean = Scalar(0), Scalar stddev = Scalar(1)) noexcept {
+  Scalar normal(Scalar mean = Scalar(0), Scalar stddev = Scalar(1)) {
+    // One test on the fast path (NaN and +-inf fail a comparison); the message is built out of line.
+    constexpr Scalar kMax = std::numeric_limits<Scalar>::max();
+    if (!(std::abs(mean) <= kMax && stddev >= Scalar(0) && stddev <= kMax)) badNormal("Rng::normal", mean, stddev);
     double z;
     if (m_hasSpare) {
       m_hasSpare = false;
@@ -141,7 +140,10 @@ class Rng {
   }
 
   /// Normal N(mean, stddev^2) truncated to [a, b] (absolute bounds, as PyTorch's
-  /// trunc_normal_), drawn by inverting the CDF so it never loops.
+  /// trunc_normal_), drawn by inverting the CDF so it never loops. The bounds may be
+  /// infinite (one-sided truncation).
+  /// @throws std::invalid_argument unless mean is finite, stddev finite and > 0, and
+  ///         a < b (NaN bounds fail)
   template <typename Scalar = double>
   Scalar truncatedNormal(Scalar mean, Scalar stddev, Scalar a, Scalar b);
 
@@ -154,6 +156,29 @@ class Rng {
 
  private:
   static std::uint64_t rotl(std::uint64_t x, int k) noexcept { return (x << k) | (x >> (64 - k)); }
+
+  // Builds the message only on failure, out of the callers' fast paths.
+  template <typename Scalar>
+  [[noreturn]] static void badNormal(const char* where, Scalar mean, Scalar stddev) {
+    if (!std::isfinite(mean)) throwInvalidArgument(where, "mean expected a finite number, got ", mean);
+    throwInvalidArgument(where, "stddev expected finite and >= 0, got ", stddev);
+  }
+
+  // Lemire's method; n > 0.
+  std::uint64_t uniformIntUnchecked(std::uint64_t n) noexcept {
+    eigen_assert(n > 0);
+    __extension__ using U128 = unsigned __int128;
+    U128 m = static_cast<U128>(next()) * n;
+    auto low = static_cast<std::uint64_t>(m);
+    if (low < n) {
+      const std::uint64_t threshold = (0 - n) % n;
+      while (low < threshold) {
+        m = static_cast<U128>(next()) * n;
+        low = static_cast<std::uint64_t>(m);
+      }
+    }
+    return static_cast<std::uint64_t>(m >> 64);
+  }
 
   State m_s{};
   bool m_hasSpare = false;
@@ -208,6 +233,13 @@ inline double erfinv(double y) {
 
 template <typename Scalar>
 Scalar Rng::truncatedNormal(Scalar mean, Scalar stddev, Scalar a, Scalar b) {
+  constexpr Scalar kMax = std::numeric_limits<Scalar>::max();
+  if (!(std::abs(mean) <= kMax && stddev > Scalar(0) && stddev <= kMax && a < b)) {
+    const char* where = "Rng::truncatedNormal";
+    if (!std::isfinite(mean)) throwInvalidArgument(where, "mean expected a finite number, got ", mean);
+    if (!(stddev > Scalar(0) && stddev <= kMax)) throwInvalidArgument(where, "stddev expected finite and > 0, got ", stddev);
+    throwInvalidArgument(where, "bounds expected a < b, got a = ", a, ", b = ", b);
+  }
   const double m = mean, s = stddev;
   const double lo = detail::normalCdf((static_cast<double>(a) - m) / s);
   const double hi = detail::normalCdf((static_cast<double>(b) - m) / s);

@@ -187,6 +187,11 @@ inline double sampleLeftTruncatedNormal(Rng& rng, double left) {
 
 inline double normalCdfStd(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }
 
+// mean + stddev * N(0, 1), the same number as rng.normal(mean, stddev), but a NaN / inf
+// mean or stddev (a diverging posterior) is not rejected: it gives a non-finite draw,
+// which the MCMC callers replace as libFM does.
+inline double drawNormalUnchecked(Rng& rng, double mean, double stddev) { return mean + stddev * rng.normal<double>(); }
+
 }  // namespace detail
 
 /// Factorization machine (see the file comment).
@@ -760,7 +765,7 @@ class FactorizationMachine {
     const double sigma2 = 1.0 / (lambda + alpha * sumH2);
     if (!std::isfinite(sigma2)) return 0.0;
     const double mean = -sigma2 * (alpha * (sumHE - theta * sumH2) - mu * lambda);
-    const double value = sample ? m_rng.normal<double>(mean, std::sqrt(sigma2)) : mean;
+    const double value = sample ? detail::drawNormalUnchecked(m_rng, mean, std::sqrt(sigma2)) : mean;
     return std::isfinite(value) ? value : theta;
   }
 
@@ -840,7 +845,7 @@ class FactorizationMachine {
         const double old = static_cast<double>(m_w0);
         const double sigma2 = 1.0 / (reg0 + alpha * sumW);
         const double mean = -sigma2 * (alpha * (sumE - old * sumW) - w0Mean0 * reg0);
-        double value = sample ? m_rng.normal<double>(mean, std::sqrt(sigma2)) : mean;
+        double value = sample ? detail::drawNormalUnchecked(m_rng, mean, std::sqrt(sigma2)) : mean;
         if (!std::isfinite(value)) value = old;
         m_w0 = static_cast<Scalar>(value);
         const double delta = static_cast<double>(m_w0) - old;
@@ -1032,7 +1037,7 @@ class FactorizationMachine {
     for (std::size_t g = 0; g < mu.size(); ++g) {
       const double mean = (total[g] + beta0 * mu0) / (perGroup[g] + beta0);
       const double sigma2 = 1.0 / ((perGroup[g] + beta0) * lambda[g]);
-      const double value = m_rng.normal<double>(mean, std::sqrt(sigma2));
+      const double value = detail::drawNormalUnchecked(m_rng, mean, std::sqrt(sigma2));
       if (std::isfinite(value)) mu[g] = value;
     }
   }

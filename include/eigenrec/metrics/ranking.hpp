@@ -147,10 +147,20 @@ inline RankingReport evaluateRanking(const std::vector<ItemList>& recommended, c
   return report;
 }
 
+namespace detail {
+// The cut-off of the list-wide metrics: k > 0, or k < 0 for whole lists. k = 0 would
+// look at no item at all (a silent 0), so it is rejected as the @K metrics reject it.
+inline void checkCutOff(const char* where, Index k) {
+  if (k == 0) throwInvalidArgument(where, "k expected > 0 (or < 0 for whole lists), got 0");
+}
+}  // namespace detail
+
 /// Catalogue coverage: distinct items among the first k of every list (all of each list
 /// if k < 0), divided by the catalogue size. Ids must be in [0, catalogueSize).
+/// @throws std::invalid_argument if k == 0, catalogueSize <= 0 or an id is out of range
 inline double catalogueCoverage(const std::vector<ItemList>& recommended, Index catalogueSize, Index k = -1) {
   const char* where = "catalogueCoverage";
+  detail::checkCutOff(where, k);
   checkPositive(where, "catalogueSize", catalogueSize);
   std::vector<bool> covered(static_cast<std::size_t>(catalogueSize), false);
   Index distinct = 0;
@@ -171,9 +181,12 @@ inline double catalogueCoverage(const std::vector<ItemList>& recommended, Index 
 /// the average of log(1 + popularity[item]) over every recommended item, as in
 /// "Recommender Systems Practice" (logScale = false averages popularity[item] itself).
 /// popularity[i] is usually the number of training interactions of item i.
+/// @throws std::invalid_argument if k == 0, popularity is empty, an id is out of range, a
+///         popularity is negative or NaN, or no item is recommended
 inline double meanPopularity(const std::vector<ItemList>& recommended, const std::vector<double>& popularity,
                              Index k = -1, bool logScale = true) {
   const char* where = "meanPopularity";
+  detail::checkCutOff(where, k);
   checkNotEmpty(where, "popularity", static_cast<Index>(popularity.size()));
   double total = 0;
   Index count = 0;

@@ -46,31 +46,36 @@ void zeros(const Eigen::MatrixBase<Derived>& out) {
   w.setZero();
 }
 
-/// U(lo, hi).
+/// U(lo, hi). The bounds must be finite with lo <= hi.
 template <typename Derived>
 void uniform(const Eigen::MatrixBase<Derived>& out, double lo, double hi, Rng& rng) {
   auto& w = const_cast<Eigen::MatrixBase<Derived>&>(out);  // Eigen idiom: writable blocks and maps
+  checkFinite("init::uniform", "lo", lo);
+  checkFinite("init::uniform", "hi", hi);
   checkExpected(lo <= hi, "init::uniform", "bounds", "lo <= hi", eigenrec::detail::concat(lo, " > ", hi));
   using S = typename Derived::Scalar;
   for (Index j = 0; j < w.cols(); ++j)
     for (Index i = 0; i < w.rows(); ++i) w(i, j) = static_cast<S>(lo + (hi - lo) * rng.uniform<double>());
 }
 
-/// N(mean, std^2).
+/// N(mean, std^2): mean finite, stddev finite and >= 0.
 template <typename Derived>
 void normal(const Eigen::MatrixBase<Derived>& out, double mean, double stddev, Rng& rng) {
   auto& w = const_cast<Eigen::MatrixBase<Derived>&>(out);  // Eigen idiom: writable blocks and maps
-  checkNonNegative("init::normal", "stddev", stddev);
+  checkFinite("init::normal", "mean", mean);
+  checkExpected(std::isfinite(stddev) && stddev >= 0, "init::normal", "stddev", "finite and >= 0", stddev);
   using S = typename Derived::Scalar;
   for (Index j = 0; j < w.cols(); ++j)
     for (Index i = 0; i < w.rows(); ++i) w(i, j) = static_cast<S>(rng.normal<double>(mean, stddev));
 }
 
-/// N(mean, std^2) truncated to [a, b] (absolute bounds, as torch.nn.init.trunc_normal_).
+/// N(mean, std^2) truncated to [a, b] (absolute bounds, as torch.nn.init.trunc_normal_):
+/// mean finite, stddev finite and > 0, a < b (a bound may be infinite).
 template <typename Derived>
 void truncatedNormal(const Eigen::MatrixBase<Derived>& out, double mean, double stddev, double a, double b, Rng& rng) {
   auto& w = const_cast<Eigen::MatrixBase<Derived>&>(out);  // Eigen idiom: writable blocks and maps
-  checkPositive("init::truncatedNormal", "stddev", stddev);
+  checkFinite("init::truncatedNormal", "mean", mean);
+  checkExpected(std::isfinite(stddev) && stddev > 0, "init::truncatedNormal", "stddev", "finite and > 0", stddev);
   checkExpected(a < b, "init::truncatedNormal", "bounds", "a < b", eigenrec::detail::concat(a, " >= ", b));
   using S = typename Derived::Scalar;
   for (Index j = 0; j < w.cols(); ++j)
@@ -81,6 +86,8 @@ void truncatedNormal(const Eigen::MatrixBase<Derived>& out, double mean, double 
 template <typename Derived>
 void xavierUniform(const Eigen::MatrixBase<Derived>& out, Index fanIn, Index fanOut, Rng& rng, double g = 1.0) {
   auto& w = const_cast<Eigen::MatrixBase<Derived>&>(out);  // Eigen idiom: writable blocks and maps
+  checkNonNegative("init::xavierUniform", "fanIn", fanIn);
+  checkNonNegative("init::xavierUniform", "fanOut", fanOut);
   checkPositive("init::xavierUniform", "fanIn + fanOut", fanIn + fanOut);
   const double bound = g * std::sqrt(6.0 / static_cast<double>(fanIn + fanOut));
   uniform(w, -bound, bound, rng);
@@ -90,6 +97,8 @@ void xavierUniform(const Eigen::MatrixBase<Derived>& out, Index fanIn, Index fan
 template <typename Derived>
 void xavierNormal(const Eigen::MatrixBase<Derived>& out, Index fanIn, Index fanOut, Rng& rng, double g = 1.0) {
   auto& w = const_cast<Eigen::MatrixBase<Derived>&>(out);  // Eigen idiom: writable blocks and maps
+  checkNonNegative("init::xavierNormal", "fanIn", fanIn);
+  checkNonNegative("init::xavierNormal", "fanOut", fanOut);
   checkPositive("init::xavierNormal", "fanIn + fanOut", fanIn + fanOut);
   normal(w, 0.0, g * std::sqrt(2.0 / static_cast<double>(fanIn + fanOut)), rng);
 }

@@ -37,10 +37,20 @@ class Optimizer {
   Optimizer& operator=(const Optimizer&) = delete;
 
   /// One update of every non-frozen parameter from its current gradient.
+  ///
+  /// Everything is checked before anything changes: if step() throws, the parameters,
+  /// the optimizer state and the step counters are as before the call.
+  /// @throws std::invalid_argument if the optimizer cannot step (e.g. Ftrl with learning
+  ///         rate 0) or a parameter's value or gradient no longer has the shape it had
+  ///         when the optimizer was created
+  /// @throws NumericalError if a gradient holds NaN or infinity
   void step() {
+    validateStep();
     for (std::size_t i = 0; i < m_params.size(); ++i) {
       const auto& p = *m_params[i].parameter;
-      if (!p.frozen() && p.gradHasNonFinite()) {
+      if (p.frozen()) continue;
+      checkParameterShapes(i);
+      if (p.gradHasNonFinite()) {
         throw NumericalError(eigenrec::detail::concat(m_name, "::step: gradient of '", m_params[i].name,
                                             "' contains NaN or infinity; no parameter was updated"));
       }
@@ -162,8 +172,14 @@ class Optimizer {
     return named;
   }
 
+  /// Throws if the optimizer cannot take a step in its current configuration (e.g. a
+  /// learning rate that the rule does not accept). Called by step() before anything
+  /// changes: apply() itself must not throw.
+  virtual void validateStep() const {}
+
   /// Updates n contiguous values w from gradient g with state slots state[s] (each n
   /// values). Called once per dense parameter, or once per touched column (lazy sparse).
+  /// Must not throw (step() validated everything before the first call).
   virtual void apply(std::size_t param, Scalar* w, const Scalar* g, Scalar* const* state, Index n) = 0;
 
   /// True while apply() runs on the touched columns of a sparse gradient (lazy mode).
@@ -176,6 +192,38 @@ class Optimizer {
   using ConstArrayMap = Eigen::Map<const ArrayX<Scalar>>;
 
  private:
+  // A parameter resized after the optimizer was built (value() is writable) would make
+  // apply() read and write outside the state: refuse it.
+  void checkParameterShapes(std::size_t i) const {
+    const auto& p = *m_params[i].parameter;
+    const auto fail = [&](const auto&... parts) {
+      throwInvalidArgument(m_name + "::step", parts..., "; no parameter was updated");
+    };
+    if (!m_state[i].empty()) {
+      const MatrixType& s0 = m_state[i].front();
+      if (s0.rows() != p.rows() || s0.cols() != p.cols()) {
+        fail("parameter '", m_params[i].name, "' expected shape (", s0.rows(), ", ", s0.cols(),
+             ") as when the optimizer was created, got (", p.rows(), ", ", p.cols(), ")");
+      }
+    }
+    if (!p.isSparse()) {
+      if (p.grad().rows() != p.rows() || p.grad().cols() != p.cols()) {
+        fail("gradient of '", m_params[i].name, "' expected shape (", p.rows(), ", ", p.cols(), "), got (",
+             p.grad().rows(), ", ", p.grad().cols(), ")");
+      }
+      return;
+    }
+    const auto& sg = p.sparseGrad();
+    if (sg.size() > 0 && sg.values.rows() != p.rows()) {
+      fail("sparse gradient of '", m_params[i].name, "' expected ", p.rows(), " rows, got ", sg.values.rows());
+    }
+    for (const Index id : sg.ids) {
+      if (id < 0 || id >= p.cols()) {
+        fail("sparse gradient of '", m_params[i].name, "' expected column ids in [0, ", p.cols(), "), got ", id);
+      }
+    }
+  }
+
   std::string m_name;
   std::vector<NamedParameter<Scalar>> m_params;
   double m_lr;
@@ -468,8 +516,10 @@ class Ftrl : public Optimizer<Scalar> {
   Ftrl(const std::vector<Parameter<Scalar>*>& params, Options o) : Ftrl(this->nameAll(params), o) {}
 
  protected:
+  // alpha divides the update: a learning rate of 0 (allowed by setLearningRate) cannot step.
+  void validateStep() const override { checkPositive("Ftrl::step", "learning rate (alpha)", this->learningRate()); }
+
   void apply(std::size_t, Scalar* w, const Scalar* g, Scalar* const* state, Index n) override {
-    checkPositive("Ftrl::step", "learning rate (alpha)", this->learningRate());
     ftrlProximalStep(w, g, state[0], state[1], n, this->learningRate(), m_o.beta, m_o.l1, m_o.l2);
   }
 
