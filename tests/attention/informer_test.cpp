@@ -346,25 +346,10 @@ TEST_CASE("InformerAttentionLayer: gradient check, cross-attention, weights, bad
     lo.keyDim = mode == 2 ? 3 : 0;
     lo.valueDim = mode == 2 ? 5 : 0;
     InformerAttentionLayer<double> layer(lo, 5);
-    Tensor3<double> x = randomTensor3<double>(8, 11, 2, rng);
-    Tensor3<double> y = layer.forward(x);
+    const Tensor3<double> x = randomTensor3<double>(8, 11, 2, rng);
+    layer.forward(x);
     layer.setSampleIndex(layer.saved().sampleIndex);  // keep the selection while differentiating
-    const Tensor3<double> r = randomTensor3<double>(8, 11, 2, rng);
-    layer.zeroGrad();
-    layer.forward(x, y);
-    const Tensor3<double> dx = layer.backward(r);
-    std::vector<Matrix<double>> analytic;
-    std::vector<nn::GradVariable> vars{{"x", x.data(), dx.data(), x.size()}};
-    const auto params = layer.namedParameters();
-    analytic.reserve(params.size());
-    for (const auto& p : params) {
-      analytic.push_back(p.parameter->denseGrad());
-      vars.push_back({p.name, p.parameter->value().data(), analytic.back().data(), p.parameter->size()});
-    }
-    const auto report = nn::checkGradients(vars, [&]() {
-      layer.forward(x, y);
-      return (eigenrec::test::flat(y).array() * eigenrec::test::flat(r).array()).sum();
-    });
+    const auto report = nn::gradcheckSequenceLayer(layer, x);
     INFO(report.summary());
     CHECK(report.ok);
   }
@@ -450,24 +435,7 @@ TEST_CASE("DistillingLayer: gradient check in both modes, evaluation needs stati
       layer.norm().setRunningStats(mean, var);
     }
     layer.setTraining(training);
-    Tensor3<double> x = randomTensor3<double>(3, 9, 2, rng);
-    Tensor3<double> y = layer.forward(x);
-    const Tensor3<double> r = randomTensor3<double>(y.dimension(0), y.dimension(1), y.dimension(2), rng);
-    layer.zeroGrad();
-    const Tensor3<double> dx = layer.backward(r);
-    std::vector<Matrix<double>> analytic;
-    std::vector<nn::GradVariable> vars{{"x", x.data(), dx.data(), x.size()}};
-    const auto params = layer.namedParameters();
-    analytic.reserve(params.size());
-    for (const auto& p : params) {
-      analytic.push_back(p.parameter->denseGrad());
-      vars.push_back({p.name, p.parameter->value().data(), analytic.back().data(), p.parameter->size()});
-    }
-    const auto report = nn::checkGradients(vars, [&]() {
-      // keep the running statistics out of the loss evaluations
-      layer.forward(x, y);
-      return (eigenrec::test::flat(y).array() * eigenrec::test::flat(r).array()).sum();
-    });
+    const auto report = nn::gradcheckSequenceLayer(layer, randomTensor3<double>(3, 9, 2, rng));
     INFO(report.summary());
     CHECK(report.ok);
   }
@@ -544,34 +512,11 @@ TEST_CASE("InformerEncoder: gradient check in training mode, save / load, loader
   o.layer.attention.factor = 1;
   o.layers = 2;
   InformerEncoder<double> encoder(o, 3);
-  Tensor3<double> x = randomTensor3<double>(8, 10, 2, rng);
-  // Same samples and dropout masks at every evaluation.
-  auto reseed = [&]() { encoder.reseed(77); };
-  reseed();
-  Tensor3<double> y = encoder.forward(x);
-  const Tensor3<double> r = randomTensor3<double>(y.dimension(0), y.dimension(1), y.dimension(2), rng);
-  encoder.zeroGrad();
-  reseed();
-  encoder.forward(x, y);
-  const Tensor3<double> dx = encoder.backward(r);
-  std::vector<Matrix<double>> analytic;
-  std::vector<nn::GradVariable> vars{{"x", x.data(), dx.data(), x.size()}};
-  const auto params = encoder.namedParameters();
-  analytic.reserve(params.size());
-  for (const auto& p : params) {
-    analytic.push_back(p.parameter->denseGrad());
-    vars.push_back({p.name, p.parameter->value().data(), analytic.back().data(), p.parameter->size()});
-  }
+  const Tensor3<double> x = randomTensor3<double>(8, 10, 2, rng);
   nn::GradCheckOptions gc;
   gc.maxPerVariable = 12;
-  gc.beforeForward = reseed;
-  const auto report = nn::checkGradients(
-      vars,
-      [&]() {
-        encoder.forward(x, y);
-        return (eigenrec::test::flat(y).array() * eigenrec::test::flat(r).array()).sum();
-      },
-      gc);
+  gc.beforeForward = [&]() { encoder.reseed(77); };  // same samples and dropout masks at every evaluation
+  const auto report = nn::gradcheckSequenceLayer(encoder, x, gc);
   INFO(report.summary());
   CHECK(report.ok);
 

@@ -25,6 +25,7 @@
 #include <eigenrec/nn/linear.hpp>
 #include <eigenrec/nn/normalization.hpp>
 #include <eigenrec/nn/pooling.hpp>
+#include <eigenrec/nn/sequence_layer.hpp>
 
 #include <cmath>
 #include <memory>
@@ -105,8 +106,10 @@ void checkGradShape(const char* where, const Tensor3<Scalar>& g, Index a, Index 
 /// initialised as PyTorch's nn.Linear. Each forward draws a new key sample (as the
 /// reference) from the layer's engine unless an index was injected (setSampleIndex).
 template <typename Scalar = float>
-class InformerAttentionLayer : public nn::Module<Scalar> {
+class InformerAttentionLayer : public nn::SequenceLayer<Scalar> {
  public:
+  using nn::SequenceLayer<Scalar>::forward;
+  using nn::SequenceLayer<Scalar>::backward;
   using MatrixType = Matrix<Scalar>;
   using TensorType = Tensor3<Scalar>;
 
@@ -161,15 +164,10 @@ class InformerAttentionLayer : public nn::Module<Scalar> {
   void reseed(std::uint64_t seed) { m_rng.reseed(seed); }
 
   /// Self-attention: x (E, L, B) -> output (E, L, B).
-  void forward(const TensorType& x, TensorType& output) {
+  void forward(const TensorType& x, TensorType& output) override {
     detail::checkSequence("InformerAttentionLayer::forward", "x", x, modelDim());
     m_self = true;
     run(x, x, x, output);
-  }
-  TensorType forward(const TensorType& x) {
-    TensorType out;
-    forward(x, out);
-    return out;
   }
 
   /// queries (E, Lq, B) attending keys / values (E, Lk, B) -> output (E, Lq, B).
@@ -198,7 +196,7 @@ class InformerAttentionLayer : public nn::Module<Scalar> {
   const ProbSparseSaved<Scalar>& saved() const noexcept { return m_saved; }
 
   /// Backward of a self-attention forward: gradOutput (E, L, B) -> gradInput (E, L, B).
-  void backward(const TensorType& gradOutput, TensorType& gradInput) {
+  void backward(const TensorType& gradOutput, TensorType& gradInput) override {
     constexpr const char* where = "InformerAttentionLayer::backward";
     checkArgument(m_saved.valid(), where, "no forward pass to differentiate");
     checkArgument(m_self, where, "the last forward was cross-attention: use the four-argument backward");
@@ -206,11 +204,6 @@ class InformerAttentionLayer : public nn::Module<Scalar> {
     detail::resize3(gradInput, modelDim(), m_lq, m_batch);
     Eigen::Map<MatrixType> gx(gradInput.data(), modelDim(), m_lq * m_batch);
     gx = m_gx[0] + m_gx[1] + m_gx[2];
-  }
-  TensorType backward(const TensorType& gradOutput) {
-    TensorType g;
-    backward(gradOutput, g);
-    return g;
   }
 
   /// Backward of a cross-attention forward.
@@ -330,8 +323,10 @@ class InformerAttentionLayer : public nn::Module<Scalar> {
 /// norm.{weight, bias}; buffers norm.{running_mean, running_var, num_batches_tracked}.
 /// Evaluation mode needs running statistics (trained, loaded or set): see BatchNorm1d.
 template <typename Scalar = float>
-class DistillingLayer : public nn::Module<Scalar> {
+class DistillingLayer : public nn::SequenceLayer<Scalar> {
  public:
+  using nn::SequenceLayer<Scalar>::forward;
+  using nn::SequenceLayer<Scalar>::backward;
   using MatrixType = Matrix<Scalar>;
   using TensorType = Tensor3<Scalar>;
 
@@ -350,7 +345,7 @@ class DistillingLayer : public nn::Module<Scalar> {
   }
 
   /// x (C, L, B) -> output (C, ceil(L / 2), B).
-  void forward(const TensorType& x, TensorType& output) {
+  void forward(const TensorType& x, TensorType& output) override {
     detail::checkSequence("DistillingLayer::forward", "x", x, channels());
     m_conv.forward(x, m_convOut);
     const Index c = channels(), n = x.dimension(1) * x.dimension(2);
@@ -360,14 +355,9 @@ class DistillingLayer : public nn::Module<Scalar> {
     a = m_normOut.unaryExpr([](Scalar v) { return v > Scalar(0) ? v : std::expm1(v); });
     m_pool.forward(m_act, output);
   }
-  TensorType forward(const TensorType& x) {
-    TensorType out;
-    forward(x, out);
-    return out;
-  }
 
   /// gradOutput (C, ceil(L / 2), B) -> gradInput (C, L, B); parameter gradients added.
-  void backward(const TensorType& gradOutput, TensorType& gradInput) {
+  void backward(const TensorType& gradOutput, TensorType& gradInput) override {
     constexpr const char* where = "DistillingLayer::backward";
     checkArgument(m_act.size() > 0, where, "no forward pass to differentiate");
     detail::checkGradShape(where, gradOutput, channels(), outputLength(m_act.dimension(1)), m_act.dimension(2));
@@ -382,11 +372,6 @@ class DistillingLayer : public nn::Module<Scalar> {
     Eigen::Map<MatrixType>(m_gConv.data(), c, n) = m_gConvFlat;
     m_conv.backward(m_gConv, gradInput);
   }
-  TensorType backward(const TensorType& gradOutput) {
-    TensorType g;
-    backward(gradOutput, g);
-    return g;
-  }
 
   void collectParameters(const std::string& prefix, std::vector<nn::NamedParameter<Scalar>>& out) override {
     m_conv.collectParameters(prefix + "downConv.", out);
@@ -397,7 +382,7 @@ class DistillingLayer : public nn::Module<Scalar> {
   }
   void buffersLoaded() override { m_norm.buffersLoaded(); }
   void setTraining(bool training) override {
-    nn::Module<Scalar>::setTraining(training);
+    nn::SequenceLayer<Scalar>::setTraining(training);
     m_conv.setTraining(training);
     m_norm.setTraining(training);
     m_pool.setTraining(training);
@@ -465,8 +450,10 @@ struct InformerEncoderLayerOptions {
 /// conv2.{weight (E, d_ff), bias}, norm1.*, norm2.*. The kernel-1 convolutions are
 /// stored as (out, in) matrices; PyTorch's [out, in, 1] weights load into them.
 template <typename Scalar = float>
-class InformerEncoderLayer : public nn::Module<Scalar> {
+class InformerEncoderLayer : public nn::SequenceLayer<Scalar> {
  public:
+  using nn::SequenceLayer<Scalar>::forward;
+  using nn::SequenceLayer<Scalar>::backward;
   using MatrixType = Matrix<Scalar>;
   using TensorType = Tensor3<Scalar>;
   using Options = InformerEncoderLayerOptions<Scalar>;
@@ -499,7 +486,7 @@ class InformerEncoderLayer : public nn::Module<Scalar> {
   }
 
   /// x (E, L, B) -> output (E, L, B).
-  void forward(const TensorType& x, TensorType& output) {
+  void forward(const TensorType& x, TensorType& output) override {
     const Index e = m_options.modelDim;
     detail::checkSequence("InformerEncoderLayer::forward", "x", x, e);
     const Index l = x.dimension(1), b = x.dimension(2), n = l * b;
@@ -520,14 +507,9 @@ class InformerEncoderLayer : public nn::Module<Scalar> {
     m_length = l;
     m_batch = b;
   }
-  TensorType forward(const TensorType& x) {
-    TensorType out;
-    forward(x, out);
-    return out;
-  }
 
   /// gradOutput (E, L, B) -> gradInput (E, L, B); parameter gradients added.
-  void backward(const TensorType& gradOutput, TensorType& gradInput) {
+  void backward(const TensorType& gradOutput, TensorType& gradInput) override {
     constexpr const char* where = "InformerEncoderLayer::backward";
     checkArgument(m_length > 0, where, "no forward pass to differentiate");
     const Index e = m_options.modelDim, n = m_length * m_batch;
@@ -546,11 +528,6 @@ class InformerEncoderLayer : public nn::Module<Scalar> {
     m_attention.backward(m_gAttn, gradInput);
     Eigen::Map<MatrixType>(gradInput.data(), e, n) += m_gs;
   }
-  TensorType backward(const TensorType& gradOutput) {
-    TensorType g;
-    backward(gradOutput, g);
-    return g;
-  }
 
   void collectParameters(const std::string& prefix, std::vector<nn::NamedParameter<Scalar>>& out) override {
     m_attention.collectParameters(prefix + "attention.", out);
@@ -560,7 +537,7 @@ class InformerEncoderLayer : public nn::Module<Scalar> {
     m_norm2.collectParameters(prefix + "norm2.", out);
   }
   void setTraining(bool training) override {
-    nn::Module<Scalar>::setTraining(training);
+    nn::SequenceLayer<Scalar>::setTraining(training);
     m_attention.setTraining(training);
     for (nn::Layer<Scalar>* l : std::initializer_list<nn::Layer<Scalar>*>{&m_conv1, &m_conv2, &m_norm1, &m_norm2,
                                                                          &m_activation, &m_drop1, &m_drop2, &m_drop3}) {
@@ -611,8 +588,10 @@ struct InformerEncoderOptions {
 /// The reference's Encoder: [layer_0, distil_0, layer_1, distil_1, ..., layer_{n-1}],
 /// then a LayerNorm. Parameters attn_layers.<i>.*, conv_layers.<i>.*, norm.*.
 template <typename Scalar = float>
-class InformerEncoder : public nn::Module<Scalar> {
+class InformerEncoder : public nn::SequenceLayer<Scalar> {
  public:
+  using nn::SequenceLayer<Scalar>::forward;
+  using nn::SequenceLayer<Scalar>::backward;
   using MatrixType = Matrix<Scalar>;
   using TensorType = Tensor3<Scalar>;
   using Options = InformerEncoderOptions<Scalar>;
@@ -648,7 +627,7 @@ class InformerEncoder : public nn::Module<Scalar> {
   }
 
   /// x (E, L, B) -> output (E, outputLength(L), B).
-  void forward(const TensorType& x, TensorType& output) {
+  void forward(const TensorType& x, TensorType& output) override {
     detail::checkSequence("InformerEncoder::forward", "x", x, m_options.layer.modelDim);
     const std::size_t n = m_layers.size();
     const TensorType* in = &x;
@@ -671,14 +650,9 @@ class InformerEncoder : public nn::Module<Scalar> {
     }
     m_forwardDone = true;
   }
-  TensorType forward(const TensorType& x) {
-    TensorType out;
-    forward(x, out);
-    return out;
-  }
 
   /// gradOutput (E, L_out, B) -> gradInput (E, L, B); parameter gradients added.
-  void backward(const TensorType& gradOutput, TensorType& gradInput) {
+  void backward(const TensorType& gradOutput, TensorType& gradInput) override {
     constexpr const char* where = "InformerEncoder::backward";
     checkArgument(m_forwardDone, where, "no forward pass to differentiate");
     const std::size_t n = m_layers.size();
@@ -704,11 +678,6 @@ class InformerEncoder : public nn::Module<Scalar> {
       if (i > 0) std::swap(g, tmp);
     }
   }
-  TensorType backward(const TensorType& gradOutput) {
-    TensorType g;
-    backward(gradOutput, g);
-    return g;
-  }
 
   void collectParameters(const std::string& prefix, std::vector<nn::NamedParameter<Scalar>>& out) override {
     for (std::size_t i = 0; i < m_layers.size(); ++i) {
@@ -728,7 +697,7 @@ class InformerEncoder : public nn::Module<Scalar> {
     for (auto& d : m_distil) d->buffersLoaded();
   }
   void setTraining(bool training) override {
-    nn::Module<Scalar>::setTraining(training);
+    nn::SequenceLayer<Scalar>::setTraining(training);
     for (auto& l : m_layers) l->setTraining(training);
     for (auto& d : m_distil) d->setTraining(training);
     if (m_norm) m_norm->setTraining(training);
@@ -781,8 +750,10 @@ struct InformerEncoderStackOptions {
 /// floor(L / 2^e) steps of the input; the outputs are concatenated along time.
 /// Parameters encoders.<e>.*.
 template <typename Scalar = float>
-class InformerEncoderStack : public nn::Module<Scalar> {
+class InformerEncoderStack : public nn::SequenceLayer<Scalar> {
  public:
+  using nn::SequenceLayer<Scalar>::forward;
+  using nn::SequenceLayer<Scalar>::backward;
   using TensorType = Tensor3<Scalar>;
   using Options = InformerEncoderStackOptions<Scalar>;
 
@@ -815,7 +786,7 @@ class InformerEncoderStack : public nn::Module<Scalar> {
   }
 
   /// x (E, L, B) -> output (E, outputLength(L), B).
-  void forward(const TensorType& x, TensorType& output) {
+  void forward(const TensorType& x, TensorType& output) override {
     constexpr const char* where = "InformerEncoderStack::forward";
     detail::checkSequence(where, "x", x, m_options.layer.modelDim);
     const Index e = x.dimension(0), l = x.dimension(1), b = x.dimension(2);
@@ -840,14 +811,9 @@ class InformerEncoderStack : public nn::Module<Scalar> {
     m_batch = b;
     m_total = total;
   }
-  TensorType forward(const TensorType& x) {
-    TensorType out;
-    forward(x, out);
-    return out;
-  }
 
   /// gradOutput (E, L_out, B) -> gradInput (E, L, B).
-  void backward(const TensorType& gradOutput, TensorType& gradInput) {
+  void backward(const TensorType& gradOutput, TensorType& gradInput) override {
     constexpr const char* where = "InformerEncoderStack::backward";
     checkArgument(m_length > 0, where, "no forward pass to differentiate");
     const Index e = m_options.layer.modelDim;
@@ -866,11 +832,6 @@ class InformerEncoderStack : public nn::Module<Scalar> {
       for (Index bb = 0; bb < m_batch; ++bb) sliceMatrix(gradInput, bb).rightCols(len) += sliceMatrix(gIn, bb);
     }
   }
-  TensorType backward(const TensorType& gradOutput) {
-    TensorType g;
-    backward(gradOutput, g);
-    return g;
-  }
 
   void collectParameters(const std::string& prefix, std::vector<nn::NamedParameter<Scalar>>& out) override {
     for (std::size_t i = 0; i < m_encoders.size(); ++i) {
@@ -886,7 +847,7 @@ class InformerEncoderStack : public nn::Module<Scalar> {
     for (auto& enc : m_encoders) enc->buffersLoaded();
   }
   void setTraining(bool training) override {
-    nn::Module<Scalar>::setTraining(training);
+    nn::SequenceLayer<Scalar>::setTraining(training);
     for (auto& enc : m_encoders) enc->setTraining(training);
   }
 

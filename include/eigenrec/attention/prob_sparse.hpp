@@ -143,6 +143,15 @@ struct ProbSparseResult {
 
 namespace detail {
 
+/// A hint that `p` will be read soon (no effect where the compiler has no prefetch).
+inline void prefetchRead(const void* p) {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p);
+#else
+  (void)p;
+#endif
+}
+
 /// Resolved sizes and switches of one call.
 template <typename Scalar>
 struct ProbSparsePlan {
@@ -253,11 +262,21 @@ void probSparseForwardProblem(const ProbSparsePlan<Scalar>& p, const Seq<const S
   // 1. sparsity measure over the sampled, unscaled scores.
   w.measure.resize(static_cast<std::size_t>(lq));
   const Scalar divisor = static_cast<Scalar>(p.measure == SparsityMeasure::reference ? lk : ns);
+  // The sampled keys are random columns of K: prefetching the key `kPrefetchDistance`
+  // samples ahead keeps the gathers from waiting on memory once K outgrows the caches.
+  constexpr Index kPrefetchDistance = 16;
+  const Index totalSamples = lq * ns;
+  const Index keyBytes = p.dk * static_cast<Index>(sizeof(Scalar));
   for (Index t = 0; t < lq; ++t) {
     const Index* idx = index + t * ns;
     const auto qt = Q.col(t);
     Scalar mx = -std::numeric_limits<Scalar>::infinity(), sum = 0;
     for (Index j = 0; j < ns; ++j) {
+      const Index ahead = t * ns + j + kPrefetchDistance;
+      if (ahead < totalSamples) {
+        const char* key = reinterpret_cast<const char*>(K.data() + index[ahead] * K.outerStride());
+        for (Index b = 0; b < keyBytes; b += 64) prefetchRead(key + b);
+      }
       const Scalar s = K.col(idx[j]).dot(qt);
       mx = std::max(mx, s);
       sum += s;
@@ -381,6 +400,19 @@ void probSparseBackwardProblem(const ProbSparsePlan<Scalar>& p, const Seq<const 
   for (Index c = 0; c < u; ++c) dQ.col(top[c]) = w.outTop.col(c);
 }
 
+/// Calls body(i, scratch) for every problem i on up to `threads` threads, each chunk of
+/// problems with its own scratch.
+template <typename Scalar, typename Body>
+void forEachProblem(Index n, int threads, Body&& body) {
+  const int workers = static_cast<int>(std::max<Index>(1, std::min<Index>(threads, n)));
+  std::vector<ProbSparseScratch<Scalar>> scratch(static_cast<std::size_t>(workers));
+  const Index chunk = (n + workers - 1) / workers;
+  parallelFor(Index(0), n, chunk, workers, [&](Index begin, Index end) {
+    auto& w = scratch[static_cast<std::size_t>(begin / chunk)];
+    for (Index i = begin; i < end; ++i) body(i, w);
+  });
+}
+
 /// Forward on strided views (the Informer attention layer uses this directly). `out`
 /// must have room for the output; weights (Lk, Lq, n) is written if not null.
 template <typename Scalar>
@@ -401,17 +433,9 @@ void probSparseForwardViews(std::string_view where, const ProbSparseOptions<Scal
   resolveSampleIndex(where, options, plan, saved.sampleIndex);
   saved.top.resize(plan.active, plan.n);
   saved.logSumExp.resize(plan.active, plan.n);
-  const int workers = static_cast<int>(std::min<Index>(plan.threads, plan.n));
-  std::vector<ProbSparseScratch<Scalar>> scratch(static_cast<std::size_t>(std::max(workers, 1)));
-  // One chunk per problem; chunk c is handled by worker c % workers' scratch only when
-  // running single-threaded, so each chunk takes its own scratch slot by problem index.
-  const Index chunk = (plan.n + workers - 1) / workers;
-  parallelFor(Index(0), plan.n, chunk, workers, [&](Index begin, Index end) {
-    auto& w = scratch[static_cast<std::size_t>(begin / chunk)];
-    for (Index i = begin; i < end; ++i) {
-      probSparseForwardProblem(plan, q, k, v, out, saved.sampleIndex, i, saved.top.col(i).data(),
-                               saved.logSumExp.col(i).data(), weights, w);
-    }
+  forEachProblem<Scalar>(plan.n, plan.threads, [&](Index i, ProbSparseScratch<Scalar>& w) {
+    probSparseForwardProblem(plan, q, k, v, out, saved.sampleIndex, i, saved.top.col(i).data(),
+                             saved.logSumExp.col(i).data(), weights, w);
   });
   saved.dk = plan.dk;
   saved.dv = plan.dv;
@@ -449,15 +473,9 @@ void probSparseBackwardViews(std::string_view where, const ProbSparseSaved<Scala
   plan.masked = saved.masked;
   plan.fill = saved.causalFill;
   plan.threads = resolveThreads(threads, where);
-  const int workers = static_cast<int>(std::min<Index>(plan.threads, plan.n));
-  std::vector<ProbSparseScratch<Scalar>> scratch(static_cast<std::size_t>(std::max(workers, 1)));
-  const Index chunk = (plan.n + workers - 1) / workers;
-  parallelFor(Index(0), plan.n, chunk, workers, [&](Index begin, Index end) {
-    auto& w = scratch[static_cast<std::size_t>(begin / chunk)];
-    for (Index i = begin; i < end; ++i) {
-      probSparseBackwardProblem(plan, q, k, v, dout, saved.top.col(i).data(), saved.logSumExp.col(i).data(), dq, dk,
-                                dv, i, w);
-    }
+  forEachProblem<Scalar>(plan.n, plan.threads, [&](Index i, ProbSparseScratch<Scalar>& w) {
+    probSparseBackwardProblem(plan, q, k, v, dout, saved.top.col(i).data(), saved.logSumExp.col(i).data(), dq, dk, dv,
+                              i, w);
   });
 }
 
@@ -473,17 +491,7 @@ void probSparseAttentionForward(const Tensor3<Scalar>& q, const Tensor3<Scalar>&
                                 ProbSparseSaved<Scalar>& saved, Tensor3<Scalar>* weights = nullptr) {
   EIGENREC_STATIC_ASSERT_SCALAR(Scalar);
   constexpr std::string_view where = "probSparseAttention";
-  checkArgument(&output != &q && &output != &k && &output != &v, where, "output must not alias an input");
-  if (output.dimension(0) != v.dimension(0) || output.dimension(1) != q.dimension(1) ||
-      output.dimension(2) != q.dimension(2)) {
-    output.resize(v.dimension(0), q.dimension(1), q.dimension(2));
-  }
-  Scalar* w = nullptr;
-  if (options.needWeights) {
-    checkArgument(weights != nullptr, where, "needWeights is set but no weights tensor was given");
-    weights->resize(k.dimension(1), q.dimension(1), q.dimension(2));
-    w = weights->data();
-  }
+  Scalar* w = detail::prepareOutputs(where, q, k, v, output, options.needWeights, weights);
   detail::probSparseForwardViews(where, options, detail::view(q), detail::view(k), detail::view(v),
                                  detail::view(output), saved, w);
 }

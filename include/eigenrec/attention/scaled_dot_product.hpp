@@ -267,6 +267,22 @@ void backwardViews(std::string_view where, const SdpaOptions<Scalar>& options, c
   }
 }
 
+/// Sizes the output (dv, Lq, n) of an attention call on dense tensors and, with
+/// needWeights, the weights (Lk, Lq, n); returns the weights' data (null without).
+template <typename Scalar>
+Scalar* prepareOutputs(std::string_view where, const Tensor3<Scalar>& q, const Tensor3<Scalar>& k,
+                       const Tensor3<Scalar>& v, Tensor3<Scalar>& output, bool needWeights, Tensor3<Scalar>* weights) {
+  checkArgument(&output != &q && &output != &k && &output != &v, where, "output must not alias an input");
+  if (output.dimension(0) != v.dimension(0) || output.dimension(1) != q.dimension(1) ||
+      output.dimension(2) != q.dimension(2)) {
+    output.resize(v.dimension(0), q.dimension(1), q.dimension(2));
+  }
+  if (!needWeights) return nullptr;
+  checkArgument(weights != nullptr, where, "needWeights is set but no weights tensor was given");
+  weights->resize(k.dimension(1), q.dimension(1), q.dimension(2));
+  return weights->data();
+}
+
 template <typename Scalar>
 Seq<const Scalar> view(const Tensor3<Scalar>& t) {
   return Seq<const Scalar>::dense(t.data(), t.dimension(0), t.dimension(1), t.dimension(2));
@@ -288,17 +304,7 @@ void scaledDotProductAttentionForward(const Tensor3<Scalar>& q, const Tensor3<Sc
                                       SdpaSaved<Scalar>& saved, Tensor3<Scalar>* weights = nullptr) {
   EIGENREC_STATIC_ASSERT_SCALAR(Scalar);
   constexpr std::string_view where = "scaledDotProductAttention";
-  checkArgument(&output != &q && &output != &k && &output != &v, where, "output must not alias an input");
-  if (output.dimension(0) != v.dimension(0) || output.dimension(1) != q.dimension(1) ||
-      output.dimension(2) != q.dimension(2)) {
-    output.resize(v.dimension(0), q.dimension(1), q.dimension(2));
-  }
-  Scalar* w = nullptr;
-  if (options.needWeights) {
-    checkArgument(weights != nullptr, where, "needWeights is set but no weights tensor was given");
-    weights->resize(k.dimension(1), q.dimension(1), q.dimension(2));
-    w = weights->data();
-  }
+  Scalar* w = detail::prepareOutputs(where, q, k, v, output, options.needWeights, weights);
   detail::forwardViews(where, options, detail::view(q), detail::view(k), detail::view(v), detail::view(output), saved,
                        w);
 }

@@ -7,6 +7,7 @@
 #include <eigenrec/core/tensor.hpp>
 #include <eigenrec/nn/init.hpp>
 #include <eigenrec/nn/module.hpp>
+#include <eigenrec/nn/sequence_layer.hpp>
 
 #include <cmath>
 #include <cstdint>
@@ -47,8 +48,10 @@ inline const char* paddingModeName(PaddingMode mode) { return mode == PaddingMod
 /// (kaiming uniform with a = sqrt(5)): weight and bias uniform in +-1/sqrt(inChannels *
 /// kernelSize), drawn from the given Rng.
 template <typename Scalar = float>
-class Conv1d : public Module<Scalar> {
+class Conv1d : public SequenceLayer<Scalar> {
  public:
+  using SequenceLayer<Scalar>::forward;
+  using SequenceLayer<Scalar>::backward;
   using MatrixType = Matrix<Scalar>;
   using TensorType = Tensor3<Scalar>;
 
@@ -112,7 +115,7 @@ class Conv1d : public Module<Scalar> {
 
   /// input (inChannels, length, batch) -> output (outChannels, outLength, batch).
   /// Caches the im2col buffer for backward. `output` is resized as needed.
-  void forward(const TensorType& input, TensorType& output) {
+  void forward(const TensorType& input, TensorType& output) override {
     checkEqual("Conv1d::forward", "input channels (dimension 0)", m_in, input.dimension(0));
     checkNotEmpty("Conv1d::forward", "input length (dimension 1)", input.dimension(1));
     checkNotEmpty("Conv1d::forward", "input batch (dimension 2)", input.dimension(2));
@@ -131,7 +134,7 @@ class Conv1d : public Module<Scalar> {
 
   /// gradOutput (outChannels, outLength, batch) of the last forward -> gradInput
   /// (inChannels, length, batch); adds dL/dW and dL/db to the parameters' gradients.
-  void backward(const TensorType& gradOutput, TensorType& gradInput) {
+  void backward(const TensorType& gradOutput, TensorType& gradInput) override {
     checkArgument(m_cols.size() > 0, "Conv1d::backward", "called before forward");
     checkExpected(gradOutput.dimension(0) == m_out && gradOutput.dimension(1) == m_outLength &&
                       gradOutput.dimension(2) == m_batch,
@@ -149,17 +152,6 @@ class Conv1d : public Module<Scalar> {
     col2im(gradInput.data());
   }
 
-  /// Allocating forms of forward and backward.
-  TensorType forward(const TensorType& input) {
-    TensorType out;
-    forward(input, out);
-    return out;
-  }
-  TensorType backward(const TensorType& gradOutput) {
-    TensorType gradIn;
-    backward(gradOutput, gradIn);
-    return gradIn;
-  }
 
   void collectParameters(const std::string& prefix, std::vector<NamedParameter<Scalar>>& out) override {
     out.push_back({prefix + "weight", &m_weight});

@@ -7,13 +7,15 @@
 //   numeric_i = (loss(x + eps e_i) - loss(x - eps e_i)) / (2 eps)
 //   ok when |numeric_i - analytic_i| <= atol + rtol * max(|numeric_i|, |analytic_i|)
 //
-// gradcheckLayer applies it to a Layer<double>: the loss is sum(R .* forward(x)) for a
-// fixed random R, the analytic gradients come from backward(R).
+// gradcheckLayer applies it to a Layer<double> and gradcheckSequenceLayer to a
+// SequenceLayer<double>: the loss is sum(R .* forward(x)) for a fixed random R, the
+// analytic gradients come from backward(R).
 #ifndef EIGENREC_NN_GRADCHECK_HPP
 #define EIGENREC_NN_GRADCHECK_HPP
 
 #include <eigenrec/core/random.hpp>
 #include <eigenrec/nn/layer.hpp>
+#include <eigenrec/nn/sequence_layer.hpp>
 
 #include <cmath>
 #include <functional>
@@ -95,22 +97,24 @@ inline GradCheckReport checkGradients(const std::vector<GradVariable>& variables
   return report;
 }
 
-/// Gradient check of a Layer<double> at `input` (features, n): input gradient and every
-/// non-frozen parameter. The layer's gradients are zeroed first and left holding the
-/// analytic gradients of the projection loss.
-inline GradCheckReport gradcheckLayer(Layer<double>& layer, const Matrix<double>& input,
-                                      const GradCheckOptions& options = {}) {
-  Matrix<double> x = input;
+namespace detail {
+
+/// The shared body of the layer checks: Input is a Matrix or a Tensor3, the layer's
+/// forward(input, output) / backward(grad, gradInput) work on that type.
+template <typename LayerType, typename Input>
+GradCheckReport gradcheckProjection(LayerType& layer, Input x, const GradCheckOptions& options) {
+  Input y;
   if (options.beforeForward) options.beforeForward();
-  Matrix<double> y = layer.forward(x);
-  Matrix<double> projection(y.rows(), y.cols());
+  layer.forward(x, y);
+  Input projection = y;
   Rng rng(options.seed);
   for (Index i = 0; i < projection.size(); ++i) projection.data()[i] = rng.normal<double>();
 
   layer.zeroGrad();
   if (options.beforeForward) options.beforeForward();
   layer.forward(x, y);
-  const Matrix<double> gradInput = layer.backward(projection);
+  Input gradInput;
+  layer.backward(projection, gradInput);
 
   std::vector<Matrix<double>> analytic;
   std::vector<GradVariable> variables;
@@ -122,14 +126,34 @@ inline GradCheckReport gradcheckLayer(Layer<double>& layer, const Matrix<double>
     analytic.push_back(p.parameter->denseGrad());
     variables.push_back({p.name, p.parameter->value().data(), analytic.back().data(), p.parameter->size()});
   }
-  Matrix<double> out;
+  Input out;
   return checkGradients(
       variables,
       [&]() {
         layer.forward(x, out);
-        return (out.array() * projection.array()).sum();
+        double loss = 0;
+        for (Index i = 0; i < out.size(); ++i) loss += out.data()[i] * projection.data()[i];
+        return loss;
       },
       options);
+}
+
+}  // namespace detail
+
+/// Gradient check of a SequenceLayer<double> at `input` (features, length, batch):
+/// input gradient and every non-frozen parameter, as gradcheckLayer. Stochastic layers
+/// (dropout, sampling) need options.beforeForward to reseed them.
+inline GradCheckReport gradcheckSequenceLayer(SequenceLayer<double>& layer, const Tensor3<double>& input,
+                                              const GradCheckOptions& options = {}) {
+  return detail::gradcheckProjection(layer, input, options);
+}
+
+/// Gradient check of a Layer<double> at `input` (features, n): input gradient and every
+/// non-frozen parameter. The layer's gradients are zeroed first and left holding the
+/// analytic gradients of the projection loss.
+inline GradCheckReport gradcheckLayer(Layer<double>& layer, const Matrix<double>& input,
+                                      const GradCheckOptions& options = {}) {
+  return detail::gradcheckProjection(layer, input, options);
 }
 
 }  // namespace eigenrec::nn

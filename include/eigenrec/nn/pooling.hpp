@@ -5,6 +5,7 @@
 
 #include <eigenrec/core/tensor.hpp>
 #include <eigenrec/nn/module.hpp>
+#include <eigenrec/nn/sequence_layer.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -80,8 +81,10 @@ void resizeIfNeeded(Tensor3<Scalar>& t, Index d0, Index d1, Index d2) {
 /// on ties; NaN counts as the maximum, the last NaN in the window wins, as in PyTorch).
 /// No parameters; no train/eval difference.
 template <typename Scalar = float>
-class MaxPool1d : public Module<Scalar> {
+class MaxPool1d : public SequenceLayer<Scalar> {
  public:
+  using SequenceLayer<Scalar>::forward;
+  using SequenceLayer<Scalar>::backward;
   using TensorType = Tensor3<Scalar>;
   /// Argmax positions along the length, (channels, outLength * batch).
   using IndexMatrix = Eigen::Matrix<std::int64_t, Eigen::Dynamic, Eigen::Dynamic>;
@@ -110,7 +113,7 @@ class MaxPool1d : public Module<Scalar> {
 
   /// input (channels, length, batch) -> output (channels, outLength, batch). Caches the
   /// argmax positions.
-  void forward(const TensorType& input, TensorType& output) {
+  void forward(const TensorType& input, TensorType& output) override {
     detail::checkPoolInput("MaxPool1d::forward", input);
     const Index channels = input.dimension(0), length = input.dimension(1), batch = input.dimension(2);
     const Index outLength = detail::poolOutputLength("MaxPool1d::forward", length, m_kernel, m_options.stride,
@@ -150,7 +153,7 @@ class MaxPool1d : public Module<Scalar> {
 
   /// gradOutput (channels, outLength, batch) -> gradInput (channels, length, batch):
   /// each output gradient added at its argmax position.
-  void backward(const TensorType& gradOutput, TensorType& gradInput) {
+  void backward(const TensorType& gradOutput, TensorType& gradInput) override {
     detail::checkPoolGrad("MaxPool1d::backward", gradOutput, m_channels, m_outLength, m_batch);
     detail::resizeIfNeeded(gradInput, m_channels, m_length, m_batch);
     gradInput.setZero();
@@ -167,17 +170,6 @@ class MaxPool1d : public Module<Scalar> {
     }
   }
 
-  /// Allocating forms of forward and backward.
-  TensorType forward(const TensorType& input) {
-    TensorType out;
-    forward(input, out);
-    return out;
-  }
-  TensorType backward(const TensorType& gradOutput) {
-    TensorType gradIn;
-    backward(gradOutput, gradIn);
-    return gradIn;
-  }
 
   /// Argmax positions (in [0, length)) of the last forward, (channels, outLength *
   /// batch): column b * outLength + t (PyTorch's return_indices).
@@ -201,8 +193,10 @@ class MaxPool1d : public Module<Scalar> {
 /// of input positions in the window. Shapes and output length as MaxPool1d (without
 /// dilation). No parameters; no train/eval difference.
 template <typename Scalar = float>
-class AvgPool1d : public Module<Scalar> {
+class AvgPool1d : public SequenceLayer<Scalar> {
  public:
+  using SequenceLayer<Scalar>::forward;
+  using SequenceLayer<Scalar>::backward;
   using TensorType = Tensor3<Scalar>;
 
   struct Options {
@@ -228,7 +222,7 @@ class AvgPool1d : public Module<Scalar> {
   }
 
   /// input (channels, length, batch) -> output (channels, outLength, batch).
-  void forward(const TensorType& input, TensorType& output) {
+  void forward(const TensorType& input, TensorType& output) override {
     detail::checkPoolInput("AvgPool1d::forward", input);
     const Index channels = input.dimension(0), length = input.dimension(1), batch = input.dimension(2);
     const Index outLength = detail::poolOutputLength("AvgPool1d::forward", length, m_kernel, m_options.stride,
@@ -251,7 +245,7 @@ class AvgPool1d : public Module<Scalar> {
 
   /// gradOutput (channels, outLength, batch) -> gradInput (channels, length, batch):
   /// each output gradient / divisor added to the input positions of its window.
-  void backward(const TensorType& gradOutput, TensorType& gradInput) {
+  void backward(const TensorType& gradOutput, TensorType& gradInput) override {
     detail::checkPoolGrad("AvgPool1d::backward", gradOutput, m_channels, m_outLength, m_batch);
     detail::resizeIfNeeded(gradInput, m_channels, m_length, m_batch);
     gradInput.setZero();
@@ -266,17 +260,6 @@ class AvgPool1d : public Module<Scalar> {
     }
   }
 
-  /// Allocating forms of forward and backward.
-  TensorType forward(const TensorType& input) {
-    TensorType out;
-    forward(input, out);
-    return out;
-  }
-  TensorType backward(const TensorType& gradOutput) {
-    TensorType gradIn;
-    backward(gradOutput, gradIn);
-    return gradIn;
-  }
 
  private:
   struct Window {
