@@ -605,3 +605,55 @@ TEST_CASE("loadPyTorchState (generic): Linear, Conv1d, embedding tables by PyTor
   wrong.add("weight", {4, 3}, iota(12).data(), io::DType::f32);  // nn.Embedding(4, 3) into a (4, 4) table
   CHECK_THROWS_WITH(loadPyTorchState(table, io::SafetensorsFile::fromBytes(wrong.bytes())), Catch::Contains("has shape [4, 3]"));
 }
+
+TEMPLATE_TEST_CASE("probSparseAttention: long sequences (key-blocked sampling) match the formula",
+                   "[attention][informer]", float, double) {
+  // Past 2 MiB of keys per problem the sampled scores are visited block of keys by block
+  // of keys (detail::SampleBuckets); the result must be the same algorithm.
+  using S = TestType;
+  const Index d = 64, n = 2;
+  const Index l = (Index(2) << 20) / (d * static_cast<Index>(sizeof(S))) + 37;
+  REQUIRE(attention::detail::sampleBlockShift(l, d * static_cast<Index>(sizeof(S))) >= 0);
+  Rng rng(17);
+  const auto q = randomTensor3<S>(d, l, n, rng), k = randomTensor3<S>(d, l, n, rng), v = randomTensor3<S>(3, l, n, rng);
+  for (bool perProblem : {false, true}) {
+    INFO("per problem " << perProblem);
+    ProbSparseOptions<S> o;
+    o.factor = 1;
+    o.seed = 3;
+    o.samplePerProblem = perProblem;
+    Tensor3<S> out;
+    ProbSparseSaved<S> saved;
+    probSparseAttentionForward(q, k, v, o, out, saved);
+    const Index ns = saved.samples, u = saved.active;
+    for (Index i = 0; i < n; ++i) {
+      const auto Q = sliceMatrix(q, i).template cast<double>().eval();
+      const auto K = sliceMatrix(k, i).template cast<double>().eval();
+      const auto V = sliceMatrix(v, i).template cast<double>().eval();
+      const Index* index = saved.sampleIndex.data() + (perProblem ? i * ns * l : 0);
+      std::vector<std::pair<double, Index>> m(static_cast<std::size_t>(l));
+      for (Index t = 0; t < l; ++t) {
+        double mx = -INFINITY, sum = 0;
+        for (Index j = 0; j < ns; ++j) {
+          const double s = K.col(index[t * ns + j]).dot(Q.col(t));
+          mx = std::max(mx, s);
+          sum += s;
+        }
+        m[static_cast<std::size_t>(t)] = {-(mx - sum / static_cast<double>(l)), t};
+      }
+      std::sort(m.begin(), m.end());
+      std::vector<Index> expected;
+      for (Index c = 0; c < u; ++c) expected.push_back(m[static_cast<std::size_t>(c)].second);
+      std::sort(expected.begin(), expected.end());
+      const std::vector<Index> got(saved.top.col(i).data(), saved.top.col(i).data() + u);
+      REQUIRE(got == expected);
+      const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+      for (const Index t : got) {
+        Vector<double> s = K.transpose() * Q.col(t) * scale;
+        s = (s.array() - s.maxCoeff()).exp().matrix();
+        const Vector<double> o_t = V * s / s.sum();
+        REQUIRE((sliceMatrix(out, i).col(t).template cast<double>() - o_t).norm() <= 1e-4 * (1 + o_t.norm()));
+      }
+    }
+  }
+}

@@ -152,6 +152,43 @@ inline void prefetchRead(const void* p) {
 #endif
 }
 
+/// The (query, key) pairs of a key sample grouped by blocks of 2^shift keys, queries
+/// ascending within a block: pair e is query (pairs[e] >> 32) with key (pairs[e] &
+/// 0xffffffff). Used once a problem's keys outgrow the L2 cache (see sampleBlockShift):
+/// visiting the samples query by query then makes nearly every gather a trip to the
+/// shared L3 or memory, while block by block each block of keys is loaded once per
+/// problem and the queries stream in order.
+struct SampleBuckets {
+  std::vector<std::uint64_t> pairs;
+
+  void build(const Index* index, Index samples, Index lq, Index lk, int shift) {
+    const std::size_t blocks = static_cast<std::size_t>(((lk - 1) >> shift) + 1);
+    std::vector<std::size_t> start(blocks + 1, 0);
+    const Index total = lq * samples;
+    for (Index e = 0; e < total; ++e) ++start[static_cast<std::size_t>(index[e] >> shift) + 1];
+    for (std::size_t b = 1; b <= blocks; ++b) start[b] += start[b - 1];
+    pairs.resize(static_cast<std::size_t>(total));
+    for (Index t = 0; t < lq; ++t) {
+      for (Index j = 0; j < samples; ++j) {
+        const Index k = index[t * samples + j];
+        pairs[start[static_cast<std::size_t>(k >> shift)]++] =
+            (static_cast<std::uint64_t>(t) << 32) | static_cast<std::uint64_t>(k);
+      }
+    }
+  }
+};
+
+/// log2 of the keys per block of SampleBuckets (blocks of 512 KiB of key vectors), or
+/// -1 while the keys of one problem fit in 2 MiB and the plain query-by-query order
+/// with prefetching is faster.
+inline int sampleBlockShift(Index lk, Index keyBytes) {
+  constexpr Index inCache = Index(2) << 20, block = Index(512) << 10;
+  if (lk * keyBytes <= inCache) return -1;
+  int shift = 6;
+  while ((Index(2) << shift) * keyBytes <= block) ++shift;
+  return shift;
+}
+
 /// Resolved sizes and switches of one call.
 template <typename Scalar>
 struct ProbSparsePlan {
@@ -161,6 +198,7 @@ struct ProbSparsePlan {
   CausalFill fill = CausalFill::cumsum;
   SparsityMeasure measure = SparsityMeasure::reference;
   int threads = 1;
+  int blockShift = -1;  // SampleBuckets blocks of 2^blockShift keys, -1 = query by query
 };
 
 template <typename Scalar>
@@ -190,6 +228,9 @@ ProbSparsePlan<Scalar> makeProbSparsePlan(std::string_view where, const ProbSpar
   p.fill = o.causalFill;
   p.measure = o.measure;
   p.threads = resolveThreads(o.threads, where);
+  constexpr Index maxLength = Index(1) << 31;  // SampleBuckets packs positions in 32 bits
+  checkExpected(lq < maxLength && lk < maxLength, where, "lengths", "< 2^31", std::max(lq, lk));
+  p.blockShift = sampleBlockShift(lk, dk * static_cast<Index>(sizeof(Scalar)));
   return p;
 }
 
@@ -226,6 +267,8 @@ void resolveSampleIndex(std::string_view where, const ProbSparseOptions<Scalar>&
 /// Per-thread work buffers.
 template <typename Scalar>
 struct ProbSparseScratch {
+  SampleBuckets buckets;  // for per-problem samples
+  std::vector<Scalar> maxScore;
   std::vector<Scalar> measure;
   std::vector<Index> order;
   Matrix<Scalar> qTop, scores, outTop, dTop, dScores;
@@ -248,22 +291,39 @@ void activeScores(const ProbSparsePlan<Scalar>& p, const Eigen::Map<const Matrix
   }
 }
 
+/// M_t of every query of one problem into w.measure (see SparsityMeasure).
 template <typename Scalar>
-void probSparseForwardProblem(const ProbSparsePlan<Scalar>& p, const Seq<const Scalar>& q, const Seq<const Scalar>& k,
-                              const Seq<const Scalar>& v, const Seq<Scalar>& out, const IndexTensor3& sampleIndex,
-                              Index i, Index* top, Scalar* lse, Scalar* weights, ProbSparseScratch<Scalar>& w) {
-  const auto Q = sliceMap(q, i);
-  const auto K = sliceMap(k, i);
-  const auto V = sliceMap(v, i);
-  auto O = sliceMap(out, i);
-  const Index lq = p.lq, lk = p.lk, ns = p.samples, u = p.active;
-  const Index* index = sampleIndex.data() + (sampleIndex.dimension(2) == 1 ? 0 : i * ns * lq);
-
-  // 1. sparsity measure over the sampled, unscaled scores.
+void sampledMeasure(const ProbSparsePlan<Scalar>& p, const ConstStridedMap<Scalar>& K, const ConstStridedMap<Scalar>& Q,
+                    const Index* index, const SampleBuckets* shared, ProbSparseScratch<Scalar>& w) {
+  const Index lq = p.lq, ns = p.samples;
+  const Scalar divisor = static_cast<Scalar>(p.measure == SparsityMeasure::reference ? p.lk : ns);
   w.measure.resize(static_cast<std::size_t>(lq));
-  const Scalar divisor = static_cast<Scalar>(p.measure == SparsityMeasure::reference ? lk : ns);
+  if (p.blockShift >= 0) {
+    const SampleBuckets* buckets = shared;
+    if (buckets == nullptr) {
+      w.buckets.build(index, ns, lq, p.lk, p.blockShift);
+      buckets = &w.buckets;
+    }
+    std::fill(w.measure.begin(), w.measure.end(), Scalar(0));
+    w.maxScore.assign(static_cast<std::size_t>(lq), -std::numeric_limits<Scalar>::infinity());
+    const std::size_t total = buckets->pairs.size();
+    for (std::size_t e = 0; e < total;) {
+      const auto t = static_cast<std::size_t>(buckets->pairs[e] >> 32);
+      const auto qt = Q.col(static_cast<Index>(t));
+      Scalar mx = w.maxScore[t], sum = 0;
+      for (; e < total && (buckets->pairs[e] >> 32) == t; ++e) {
+        const Scalar s = K.col(static_cast<Index>(buckets->pairs[e] & 0xffffffffu)).dot(qt);
+        mx = std::max(mx, s);
+        sum += s;
+      }
+      w.maxScore[t] = mx;
+      w.measure[t] += sum;
+    }
+    for (std::size_t t = 0; t < w.measure.size(); ++t) w.measure[t] = w.maxScore[t] - w.measure[t] / divisor;
+    return;
+  }
   // The sampled keys are random columns of K: prefetching the key `kPrefetchDistance`
-  // samples ahead keeps the gathers from waiting on memory once K outgrows the caches.
+  // samples ahead keeps the gathers from waiting on the caches.
   constexpr Index kPrefetchDistance = 16;
   const Index totalSamples = lq * ns;
   const Index keyBytes = p.dk * static_cast<Index>(sizeof(Scalar));
@@ -283,6 +343,22 @@ void probSparseForwardProblem(const ProbSparsePlan<Scalar>& p, const Seq<const S
     }
     w.measure[static_cast<std::size_t>(t)] = mx - sum / divisor;
   }
+}
+
+template <typename Scalar>
+void probSparseForwardProblem(const ProbSparsePlan<Scalar>& p, const Seq<const Scalar>& q, const Seq<const Scalar>& k,
+                              const Seq<const Scalar>& v, const Seq<Scalar>& out, const IndexTensor3& sampleIndex,
+                              const SampleBuckets* shared, Index i, Index* top, Scalar* lse, Scalar* weights,
+                              ProbSparseScratch<Scalar>& w) {
+  const auto Q = sliceMap(q, i);
+  const auto K = sliceMap(k, i);
+  const auto V = sliceMap(v, i);
+  auto O = sliceMap(out, i);
+  const Index lq = p.lq, lk = p.lk, ns = p.samples, u = p.active;
+  const Index* index = sampleIndex.data() + (sampleIndex.dimension(2) == 1 ? 0 : i * ns * lq);
+
+  // 1. sparsity measure over the sampled, unscaled scores.
+  sampledMeasure(p, K, Q, index, shared, w);
 
   // 2. top-u queries (ties: the lower position first), then ascending positions.
   w.order.resize(static_cast<std::size_t>(lq));
@@ -433,9 +509,15 @@ void probSparseForwardViews(std::string_view where, const ProbSparseOptions<Scal
   resolveSampleIndex(where, options, plan, saved.sampleIndex);
   saved.top.resize(plan.active, plan.n);
   saved.logSumExp.resize(plan.active, plan.n);
+  // A shared sample is grouped once for all problems.
+  SampleBuckets shared;
+  const bool isShared = saved.sampleIndex.dimension(2) == 1;
+  if (isShared && plan.blockShift >= 0) {
+    shared.build(saved.sampleIndex.data(), plan.samples, plan.lq, plan.lk, plan.blockShift);
+  }
   forEachProblem<Scalar>(plan.n, plan.threads, [&](Index i, ProbSparseScratch<Scalar>& w) {
-    probSparseForwardProblem(plan, q, k, v, out, saved.sampleIndex, i, saved.top.col(i).data(),
-                             saved.logSumExp.col(i).data(), weights, w);
+    probSparseForwardProblem(plan, q, k, v, out, saved.sampleIndex, isShared ? &shared : nullptr, i,
+                             saved.top.col(i).data(), saved.logSumExp.col(i).data(), weights, w);
   });
   saved.dk = plan.dk;
   saved.dv = plan.dv;
