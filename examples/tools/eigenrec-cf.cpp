@@ -9,6 +9,7 @@
 // to stderr. Run with --help for every option.
 #include <eigenrec/cf.hpp>
 #include <eigenrec/core/progress.hpp>
+#include <eigenrec/core/serialize.hpp>
 
 #include <chrono>
 #include <ctime>
@@ -276,27 +277,27 @@ int run(const Args& a, const InteractionLog& trainLog, const InteractionLog* tes
     const auto lists = model.recommendAll(a.n, ro);
     const double cpu = cpuSeconds(c0);
     std::cerr << "recommend all " << lists.size() << " users " << seconds(t0) << " s, cpu " << cpu << " s\n";
-    std::ofstream os(a.recommendPath);
-    if (!os) throw IoError("cannot open '" + a.recommendPath + "' for writing");
-    os << std::setprecision(6) << std::defaultfloat;
-    for (std::size_t u = 0; u < lists.size(); ++u) {
-      const std::string user = model.userName(static_cast<Index>(u));
-      for (std::size_t r = 0; r < lists[u].size(); ++r) {
-        const auto& rec = lists[u][r];
-        os << user << '\t' << model.itemName(rec.item) << '\t' << r + 1 << '\t' << rec.score << '\t'
-           << (rec.fallback ? "popular" : "cf");
-        if (a.explain) {
-          os << '\t';
-          for (std::size_t c = 0; c < rec.explanation.size(); ++c) {
-            const auto& e = rec.explanation[c];
-            os << (c ? "," : "") << (a.model == "itemcf" ? model.itemName(e.source) : model.userName(e.source)) << ':'
-               << e.contribution;
+    // Written to a temporary file and renamed: a failure never leaves a partial list.
+    saveFileAtomically(a.recommendPath, [&](std::ostream& os) {
+      os << std::setprecision(6) << std::defaultfloat;
+      for (std::size_t u = 0; u < lists.size(); ++u) {
+        const std::string user = model.userName(static_cast<Index>(u));
+        for (std::size_t r = 0; r < lists[u].size(); ++r) {
+          const auto& rec = lists[u][r];
+          os << user << '\t' << model.itemName(rec.item) << '\t' << r + 1 << '\t' << rec.score << '\t'
+             << (rec.fallback ? "popular" : "cf");
+          if (a.explain) {
+            os << '\t';
+            for (std::size_t c = 0; c < rec.explanation.size(); ++c) {
+              const auto& e = rec.explanation[c];
+              os << (c ? "," : "") << (a.model == "itemcf" ? model.itemName(e.source) : model.userName(e.source)) << ':'
+                 << e.contribution;
+            }
           }
+          os << '\n';
         }
-        os << '\n';
       }
-    }
-    if (!os) throw IoError("write to '" + a.recommendPath + "' failed");
+    });
   }
   return 0;
 }
