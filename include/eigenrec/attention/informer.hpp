@@ -272,11 +272,9 @@ class InformerAttentionLayer : public nn::SequenceLayer<Scalar> {
                                            detail::headView<const Scalar>(m_k.data(), m_dk, m_lk, m_batch, h),
                                            detail::headView<const Scalar>(m_v.data(), m_dv, m_lk, m_batch, h),
                                            contextView(m_context.data()), saved, w);
+    m_out.forward(m_context, m_y);  // no allocation once m_y has the shape
     detail::resize3(output, e, m_lq, m_batch);
-    Eigen::Map<MatrixType> y(output.data(), e, m_lq * m_batch);
-    MatrixType yOut;
-    m_out.forward(m_context, yOut);
-    y = yOut;
+    Eigen::Map<MatrixType>(output.data(), e, m_lq * m_batch) = m_y;
     m_saved = std::move(saved);
   }
 
@@ -307,6 +305,7 @@ class InformerAttentionLayer : public nn::SequenceLayer<Scalar> {
   bool m_self = true;
   Index m_lq = 0, m_lk = 0, m_batch = 0;
   MatrixType m_q, m_k, m_v, m_context;  // projections (H dk, L B) and heads' outputs (H dv, Lq B)
+  MatrixType m_y;                       // out_projection output (E, Lq B)
   TensorType m_weights;
   ProbSparseSaved<Scalar> m_saved;
   MatrixType m_gContext, m_gq, m_gk, m_gv;

@@ -270,7 +270,8 @@ struct ProbSparseScratch {
   SampleBuckets buckets;  // for per-problem samples
   std::vector<Scalar> maxScore;
   std::vector<Scalar> measure;
-  std::vector<Index> order;
+  std::vector<Index> order;         // forward: queries by sparsity
+  std::vector<unsigned char> lazy;  // backward: 1 for the lazy queries
   Matrix<Scalar> qTop, scores, outTop, dTop, dScores;
   Vector<Scalar> acc;
 };
@@ -430,12 +431,12 @@ void probSparseBackwardProblem(const ProbSparsePlan<Scalar>& p, const Seq<const 
   dV.setZero();
 
   // Lazy fill: which queries are lazy.
-  w.order.assign(static_cast<std::size_t>(lq), 1);  // 1 = lazy
-  for (Index c = 0; c < u; ++c) w.order[static_cast<std::size_t>(top[c])] = 0;
+  w.lazy.assign(static_cast<std::size_t>(lq), 1);
+  for (Index c = 0; c < u; ++c) w.lazy[static_cast<std::size_t>(top[c])] = 0;
   if (!p.masked) {
     w.acc.setZero(p.dv);
     for (Index t = 0; t < lq; ++t) {
-      if (w.order[static_cast<std::size_t>(t)]) w.acc += dO.col(t);
+      if (w.lazy[static_cast<std::size_t>(t)]) w.acc += dO.col(t);
     }
     w.acc /= static_cast<Scalar>(lk);
     dV.colwise() += w.acc;
@@ -443,7 +444,7 @@ void probSparseBackwardProblem(const ProbSparsePlan<Scalar>& p, const Seq<const 
     // o_t = sum_{j <= t} v_j (/ (t + 1)): dv_j = sum over lazy t >= j of do_t (/ (t + 1)).
     w.acc.setZero(p.dv);
     for (Index t = lq; t-- > 0;) {
-      if (w.order[static_cast<std::size_t>(t)]) {
+      if (w.lazy[static_cast<std::size_t>(t)]) {
         if (p.fill == CausalFill::cumsum) {
           w.acc += dO.col(t);
         } else {
