@@ -6,7 +6,9 @@
 #include <eigenrec/core/random.hpp>
 #include <support/fixtures.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -384,6 +386,85 @@ TEST_CASE("recommendAll: same lists as recommend, for any thread count", "[cf][m
   ItemCF<float> item2(o);
   item2.fit(data);
   CHECK(item2.neighbours().similarities() == item.neighbours().similarities());
+}
+
+namespace {
+
+/// The top n of scores() by brute force: positive scores, seen and denied items out,
+/// larger score first, then smaller index.
+template <typename Model>
+std::vector<std::pair<double, Index>> bruteTopN(const Model& model, Index user, Index n, const std::vector<Index>& deny,
+                                                bool excludeSeen) {
+  const Vector<double> s = model.scores(user);
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(s.size()), 0);
+  for (Index i : deny) out[static_cast<std::size_t>(i)] = 1;
+  if (excludeSeen) {
+    const auto h = model.history(user);
+    for (Index p = 0; p < h.size; ++p) out[static_cast<std::size_t>(h.items[p])] = 1;
+  }
+  std::vector<std::pair<double, Index>> c;
+  for (Index i = 0; i < s.size(); ++i) {
+    if (s(i) > 0 && !out[static_cast<std::size_t>(i)]) c.emplace_back(s(i), i);
+  }
+  std::sort(c.begin(), c.end(), [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  });
+  if (static_cast<Index>(c.size()) > n) c.resize(static_cast<std::size_t>(n));
+  return c;
+}
+
+template <typename Model>
+void checkSelection(const Model& model, Index users, Index n) {
+  for (bool excludeSeen : {true, false}) {
+    for (const std::vector<Index>& deny : {std::vector<Index>{}, std::vector<Index>{0, 1, 2, 5, 8}}) {
+      RecommendOptions ro;
+      ro.fallback = false;
+      ro.excludeSeen = excludeSeen;
+      ro.denyItems = deny;
+      for (Index u = 0; u < users; ++u) {
+        const auto expected = bruteTopN(model, u, n, deny, excludeSeen);
+        const auto got = model.recommend(u, n, ro);
+        REQUIRE(got.size() == expected.size());
+        for (std::size_t r = 0; r < got.size(); ++r) {
+          CHECK(got[r].item == expected[r].second);
+          CHECK(got[r].score == expected[r].first);  // same sums in the same order: exact
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("recommend: top-N equals a brute-force selection from scores(), dense and sparse accumulation",
+          "[cf][model]") {
+  // Power-law items (many equal scores) and users from 1 to 60 items: short histories
+  // take the sparse accumulation, long ones the dense scan of all items.
+  Rng rng(11);
+  std::vector<Interaction> rec;
+  const Index users = 120, items = 300;
+  for (Index u = 0; u < users; ++u) {
+    const Index n = u % 3 == 0 ? 40 + static_cast<Index>(rng.uniformIndex(20)) : 1 + static_cast<Index>(rng.uniformIndex(4));
+    for (Index j = 0; j < n; ++j) {
+      const auto i = static_cast<Index>(std::min<double>(items - 1, std::floor(items * std::pow(rng.uniform<double>(), 2.5))));
+      rec.push_back({u, i, 1.0, 0});
+    }
+  }
+  const auto binary = InteractionMatrix<double>::fromRecords(users, items, rec);
+  BuildOptions weighted;
+  weighted.feedback = Feedback::weighted;
+  for (auto& r : rec) r.value = 1 + static_cast<double>(rng.uniformIndex(3));
+  const auto counts = InteractionMatrix<double>::fromRecords(users, items, rec, weighted);
+  for (const auto* data : {&binary, &counts}) {
+    for (Index k : {3, 25}) {
+      ItemCF<double> item(opts(Measure::cosine, k));
+      item.fit(*data);
+      checkSelection(item, users, 10);
+      UserCF<double> user(opts(Measure::cosine, k));
+      user.fit(*data);
+      checkSelection(user, users, 10);
+    }
+  }
 }
 
 TEMPLATE_TEST_CASE("save / load: round trip and rejection of bad files", "[cf][model][io]", float, double) {

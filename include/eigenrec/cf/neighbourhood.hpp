@@ -803,9 +803,15 @@ class NeighbourhoodModel {
         for (Index q = 0; q < row.size; ++q) add(row.neighbours[q], static_cast<double>(row.similarities[q]) * r);
       }
     } else {
+      // Binary feedback: every value is 1, so s * value is s (the same sums, one load less).
+      const bool unit = m_data.feedback() == Feedback::binary;
       for (const auto& [s, v] : w.neighbours) {
         const History hv = historyOf(v);
-        for (Index q = 0; q < hv.size; ++q) add(static_cast<Index>(hv.items[q]), s * static_cast<double>(hv.values[q]));
+        if (unit) {
+          for (Index q = 0; q < hv.size; ++q) add(static_cast<Index>(hv.items[q]), s);
+        } else {
+          for (Index q = 0; q < hv.size; ++q) add(static_cast<Index>(hv.items[q]), s * static_cast<double>(hv.values[q]));
+        }
       }
     }
   }
@@ -849,6 +855,37 @@ class NeighbourhoodModel {
     w.touched.clear();
   }
 
+  /// The top-n scan of a dense accumulation: every item in index order. Seen items are
+  /// zeroed first (they are never candidates, and their high scores would defeat the
+  /// block test). A block of 8 scores none of which beats the current threshold is
+  /// skipped with one vectorisable test; the rest take the per-item checks. In index
+  /// order a score equal to the threshold loses its tie (larger index), so `>` is exact.
+  void selectDense(const History& h, const ItemFilter& filter, const RecommendOptions& o, ScoreWorkspace& w,
+                   TopK& top) const {
+    double* score = w.score.data();
+    const std::uint8_t* flag = w.flag.data();
+    if (o.excludeSeen) {
+      for (Index p = 0; p < h.size; ++p) score[h.items[p]] = 0;
+    }
+    double bar = std::max(0.0, top.threshold());
+    auto consider = [&](Index i) {
+      const double s = score[i];
+      if (!(s > bar) || (flag[i] & ScoreWorkspace::blocked) || !filter.allows(i)) return;
+      top.push(s, i);
+      bar = std::max(0.0, top.threshold());
+    };
+    const Index m = items();
+    constexpr Index block = 8;
+    Index i = 0;
+    for (; i + block <= m; i += block) {
+      bool any = false;
+      for (Index j = 0; j < block; ++j) any |= score[i + j] > bar;
+      if (!any) continue;
+      for (Index j = 0; j < block; ++j) consider(i + j);
+    }
+    for (; i < m; ++i) consider(i);
+  }
+
   void recommendInto(Index user, const History& h, const Query* query, Index n, const ItemFilter& filter,
                      const RecommendOptions& o, ScoreWorkspace& w, std::vector<Recommendation>& out) const {
     out.clear();
@@ -858,9 +895,13 @@ class NeighbourhoodModel {
       for (Index p = 0; p < h.size; ++p) flag[h.items[p]] |= ScoreWorkspace::blocked;
     }
     TopK top(w.candidates, n);
-    forEachScored(w, [&](Index i, double s) {
-      if (s > 0 && !(flag[i] & ScoreWorkspace::blocked) && filter.allows(i)) top.offer(s, i);
-    });
+    if (w.dense) {
+      selectDense(h, filter, o, w, top);
+    } else {
+      forEachScored(w, [&](Index i, double s) {
+        if (s > 0 && !(flag[i] & ScoreWorkspace::blocked) && filter.allows(i)) top.offer(s, i);
+      });
+    }
     top.finish();
     for (const auto& [s, i] : w.candidates) {
       out.push_back({i, s, false, {}});

@@ -357,6 +357,11 @@ class TopK {
     if (score < m_threshold) return;
     add(score, index);
   }
+  /// Score of the worst kept pair once k are kept (-inf before): a pair whose score is
+  /// below it is rejected.
+  double threshold() const noexcept { return m_threshold; }
+  /// offer() without the fast-path test, for callers that test threshold() themselves.
+  void push(double score, Index index) { add(score, index); }
   /// Leaves the best k, sorted best first.
   void finish() {
     m_heap.resize(m_size);
