@@ -1,9 +1,16 @@
 # Runs one command-line tool for CTest and checks how it ended:
 #   cmake -DCOMMAND="tool^^arg^^..." -DEXPECT=success|failure [-DOUTPUT_MATCHES=regex]
-#         [-DFILE=path -DFILE_MATCHES=regex] [-DFILE_ABSENT=path] -P run_tool.cmake
+#         [-DFILE=path -DFILE_MATCHES=regex] [-DFILE_ABSENT=path] [-DPRESERVE=path]
+#         -P run_tool.cmake
+# PRESERVE: the file is written with a marker before the run and must still hold it
+# after (a failed run never writes over an existing output).
 # EXPECT=failure needs a non-zero exit (a crash or sanitizer report fails the test: the
 # output must match OUTPUT_MATCHES, the tool's own message).
 string(REPLACE "^^" ";" COMMAND "${COMMAND}")
+set(marker "previous output, must survive a failed run\n")
+if(DEFINED PRESERVE)
+  file(WRITE "${PRESERVE}" "${marker}")
+endif()
 execute_process(COMMAND ${COMMAND} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 set(all "${out}${err}")
 if(EXPECT STREQUAL "success" AND NOT rc EQUAL 0)
@@ -31,5 +38,11 @@ if(DEFINED FILE)
 endif()
 if(DEFINED FILE_ABSENT AND EXISTS "${FILE_ABSENT}")
   message(FATAL_ERROR "${FILE_ABSENT} exists: a failed run left a file behind")
+endif()
+if(DEFINED PRESERVE)
+  file(READ "${PRESERVE}" kept)
+  if(NOT kept STREQUAL marker)
+    message(FATAL_ERROR "${PRESERVE} was overwritten by a failed run:\n${kept}")
+  endif()
 endif()
 message(STATUS "ok: ${all}")
