@@ -1,7 +1,9 @@
 // word2vec training throughput (words/s, one thread) on a generated Zipf corpus, for
 // each update rule, vector size and negative count: the minibatched skip-gram update
 // (shared negatives, small matrix products) against per-pair SGD, vectorised and
-// word2vec.c-exact, in the same binary.
+// word2vec.c-exact, in the same binary. The BM_Inner* benchmarks isolate the inner
+// update: no subsampling, so every word of the corpus is one trained window, and they
+// report the time per window for each window size, negative count and vector size.
 //
 //   build/release/bench/bench_word2vec --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
@@ -66,6 +68,56 @@ void args(benchmark::internal::Benchmark* b) {
   }
   b->Unit(benchmark::kMillisecond)->UseRealTime();
 }
+
+/// The inner update alone: sample = 0 (every position is trained, "</s>" aside), the
+/// 300k-word Zipf corpus, one epoch; time/window = time per trained centre word. With
+/// word2vec.c's window shrinking, a window of size w spans on average w + 1 context
+/// words (fewer at line ends).
+void inner(benchmark::State& state, Architecture arch, Update update) {
+  const auto& corpus = zipfCorpus();
+  Word2VecOptions o;
+  o.architecture = arch;
+  o.update = update;
+  o.window = static_cast<int>(state.range(0));
+  o.negative = static_cast<int>(state.range(1));
+  o.dim = state.range(2);
+  o.sample = 0;
+  o.epochs = 1;
+  o.tableSize = 10000000;
+  o.vocabulary.minCount = 5;
+  const Vocabulary vocabulary = Vocabulary::build(corpus, o.vocabulary);
+  const std::int64_t windows = vocabulary.trainWords() - vocabulary.count(0);  // "</s>" is not a centre
+  std::int64_t done = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    Word2Vec<float> model(o);
+    model.setVocabulary(vocabulary);
+    model.initialize();
+    state.ResumeTiming();
+    model.train(corpus);
+    done += windows;
+    benchmark::DoNotOptimize(model.inputVectors().data());
+  }
+  state.counters["windows"] = static_cast<double>(windows);
+  state.counters["time/window"] =
+      benchmark::Counter(static_cast<double>(done), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+void innerArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"window", "negative", "dim"});
+  for (int window : {2, 5, 10}) b->Args({window, 5, 100});
+  for (int negative : {2, 15}) b->Args({5, negative, 100});
+  for (int dim : {50, 64, 300}) b->Args({5, 5, dim});
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+void BM_InnerSkipGramMinibatch(benchmark::State& s) { inner(s, Architecture::skipGram, Update::minibatch); }
+void BM_InnerSkipGramPerPair(benchmark::State& s) { inner(s, Architecture::skipGram, Update::perPair); }
+void BM_InnerCbowPerPair(benchmark::State& s) { inner(s, Architecture::cbow, Update::perPair); }
+
+BENCHMARK(BM_InnerSkipGramMinibatch)->Apply(innerArgs);
+BENCHMARK(BM_InnerSkipGramPerPair)->Apply(innerArgs);
+BENCHMARK(BM_InnerCbowPerPair)->Apply(innerArgs);
 
 void BM_SkipGramMinibatch(benchmark::State& s) { train(s, Architecture::skipGram, Update::minibatch); }
 void BM_SkipGramPerPair(benchmark::State& s) { train(s, Architecture::skipGram, Update::perPair); }
