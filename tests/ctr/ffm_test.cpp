@@ -5,8 +5,8 @@
 #include <eigenrec/ctr/ffm.hpp>
 #include <eigenrec/ctr/fm.hpp>
 #include <eigenrec/ctr/synthetic.hpp>
+#include <support/temp_path.hpp>
 
-#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <sstream>
@@ -115,8 +115,8 @@ S normScale(const SparseExample<S>& x) {
 struct TempDir {
   std::filesystem::path path;
   TempDir() {
-    path = std::filesystem::temp_directory_path() /
-           ("eigenrec_ffm_" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+    static int made = 0;  // several per process; processTag() tells processes apart
+    path = eigenrec::test::uniqueTempPath("eigenrec_ffm_", std::to_string(made++));
     std::filesystem::create_directories(path);
   }
   ~TempDir() {
