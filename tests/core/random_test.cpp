@@ -168,6 +168,7 @@ TEST_CASE("AliasTable: single outcome and bad weights", "[core][random]") {
   CHECK_THROWS_AS(AliasTable(std::vector<double>{1, NAN}), std::invalid_argument);
   CHECK_THROWS_AS(AliasTable(std::vector<double>{1, INFINITY}), std::invalid_argument);
   CHECK_THROWS_AS(one.probability(1), std::invalid_argument);
+  CHECK_THROWS_WITH(AliasTable().sample(rng), Catch::Contains("AliasTable::sample") && Catch::Contains("empty"));
   Eigen::VectorXf ew(3);
   ew << 1, 2, 3;
   CHECK(AliasTable(ew).probability(2) == Approx(0.5));

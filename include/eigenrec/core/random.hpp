@@ -285,9 +285,9 @@ class AliasTable {
     return m_probability[static_cast<std::size_t>(i)];
   }
 
-  /// One draw.
+  /// One draw. @throws std::invalid_argument on a default-constructed (empty) table.
   Index sample(Rng& rng) const {
-    eigen_assert(!m_accept.empty());
+    if (m_accept.empty()) throwInvalidArgument("AliasTable::sample", "the table is empty (default-constructed)");
     const auto column = static_cast<std::size_t>(rng.uniformInt(m_accept.size()));
     return rng.uniform<double>() < m_accept[column] ? static_cast<Index>(column) : m_alias[column];
   }
