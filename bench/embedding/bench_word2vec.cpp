@@ -35,30 +35,46 @@ const TextCorpus& zipfCorpus() {
   return corpus;
 }
 
-void train(benchmark::State& state, Architecture arch, Update update) {
-  const auto& corpus = zipfCorpus();
+Word2VecOptions baseOptions(Architecture arch, Update update) {
   Word2VecOptions o;
   o.architecture = arch;
   o.update = update;
-  o.dim = state.range(0);
-  o.negative = static_cast<int>(state.range(1));
-  o.window = 5;
-  o.sample = 1e-4;
   o.epochs = 1;
   o.tableSize = 10000000;
   o.vocabulary.minCount = 5;
-  const Vocabulary vocabulary = Vocabulary::build(corpus, o.vocabulary);
-  std::int64_t words = 0;
+  return o;
+}
+
+struct Runs {
+  std::int64_t runs = 0;
+  std::int64_t words = 0;  // TrainReport::words, summed
+};
+
+/// Trains a fresh model (setup untimed) per iteration.
+Runs trainEach(benchmark::State& state, const Word2VecOptions& o, const Vocabulary& vocabulary) {
+  Runs r;
   for (auto _ : state) {
     state.PauseTiming();
     Word2Vec<float> model(o);
     model.setVocabulary(vocabulary);
     model.initialize();
     state.ResumeTiming();
-    words += model.train(corpus).words;
+    r.words += model.train(zipfCorpus()).words;
     benchmark::DoNotOptimize(model.inputVectors().data());
+    ++r.runs;
   }
-  state.counters["words/s"] = benchmark::Counter(static_cast<double>(words), benchmark::Counter::kIsRate);
+  return r;
+}
+
+void train(benchmark::State& state, Architecture arch, Update update) {
+  Word2VecOptions o = baseOptions(arch, update);
+  o.dim = state.range(0);
+  o.negative = static_cast<int>(state.range(1));
+  o.window = 5;
+  o.sample = 1e-4;
+  const Vocabulary vocabulary = Vocabulary::build(zipfCorpus(), o.vocabulary);
+  const Runs r = trainEach(state, o, vocabulary);
+  state.counters["words/s"] = benchmark::Counter(static_cast<double>(r.words), benchmark::Counter::kIsRate);
 }
 
 void args(benchmark::internal::Benchmark* b) {
@@ -74,33 +90,17 @@ void args(benchmark::internal::Benchmark* b) {
 /// word2vec.c's window shrinking, a window of size w spans on average w + 1 context
 /// words (fewer at line ends).
 void inner(benchmark::State& state, Architecture arch, Update update) {
-  const auto& corpus = zipfCorpus();
-  Word2VecOptions o;
-  o.architecture = arch;
-  o.update = update;
+  Word2VecOptions o = baseOptions(arch, update);
   o.window = static_cast<int>(state.range(0));
   o.negative = static_cast<int>(state.range(1));
   o.dim = state.range(2);
   o.sample = 0;
-  o.epochs = 1;
-  o.tableSize = 10000000;
-  o.vocabulary.minCount = 5;
-  const Vocabulary vocabulary = Vocabulary::build(corpus, o.vocabulary);
-  const std::int64_t windows = vocabulary.trainWords() - vocabulary.count(0);  // "</s>" is not a centre
-  std::int64_t done = 0;
-  for (auto _ : state) {
-    state.PauseTiming();
-    Word2Vec<float> model(o);
-    model.setVocabulary(vocabulary);
-    model.initialize();
-    state.ResumeTiming();
-    model.train(corpus);
-    done += windows;
-    benchmark::DoNotOptimize(model.inputVectors().data());
-  }
-  state.counters["windows"] = static_cast<double>(windows);
+  const Vocabulary vocabulary = Vocabulary::build(zipfCorpus(), o.vocabulary);
+  const auto windows = static_cast<double>(vocabulary.trainWords() - vocabulary.count(0));  // "</s>" is no centre
+  const auto runs = static_cast<double>(trainEach(state, o, vocabulary).runs);
+  state.counters["windows"] = windows;
   state.counters["time/window"] =
-      benchmark::Counter(static_cast<double>(done), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+      benchmark::Counter(windows * runs, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void innerArgs(benchmark::internal::Benchmark* b) {
