@@ -18,28 +18,13 @@ import math
 import os
 import subprocess
 import sys
-import time
 
 import torch
 
+from timing import cpu_seconds
+
 torch.set_num_threads(1)
 H, D = 8, 64
-
-
-def cpu_seconds(fn, min_time=0.5, max_reps=50):
-    fn()  # warm-up
-    best = float("inf")
-    total, reps = 0.0, 0
-    while (total < min_time or reps < 2) and reps < max_reps:
-        t0 = time.process_time()
-        fn()
-        dt = time.process_time() - t0
-        best = min(best, dt)
-        total += dt
-        reps += 1
-        if dt > 4 * min_time:
-            break
-    return best
 
 
 def torch_core(L, causal):

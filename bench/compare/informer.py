@@ -32,31 +32,16 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch  # noqa: E402
 
+from timing import cpu_seconds  # noqa: E402
+
 torch.set_num_threads(1)
 B, H, D = 1, 8, 64
 NAN = float("nan")
-
-
-def cpu_seconds(fn, min_time=0.5, max_reps=20):
-    """Best process CPU time of one call, after a warm-up call."""
-    fn()
-    best, total, reps = float("inf"), 0.0, 0
-    while (total < min_time or reps < 2) and reps < max_reps:
-        t0 = time.process_time()
-        fn()
-        dt = time.process_time() - t0
-        best = min(best, dt)
-        total += dt
-        reps += 1
-        if dt > 4 * min_time:
-            break
-    return best
 
 
 def sample_counts(factor, lq, lk):
@@ -95,7 +80,7 @@ def torch_probsparse(L, factor):
         with torch.no_grad():
             return prob_attention_reference(q, k, v, factor)
 
-    return cpu_seconds(run)
+    return cpu_seconds(run, max_reps=20)
 
 
 def torch_full(L):
@@ -107,7 +92,7 @@ def torch_full(L):
             s = torch.bmm(q, k.transpose(1, 2)) * scale
             return torch.bmm(torch.softmax(s, dim=-1), v)
 
-    return cpu_seconds(run)
+    return cpu_seconds(run, max_reps=20)
 
 
 def blas_library():
