@@ -52,6 +52,7 @@ endfunction()
 function(eigenrec_add_benchmark name source)
   add_executable(${name} ${source})
   target_link_libraries(${name} PRIVATE eigenrec::eigenrec benchmark::benchmark)
+  target_include_directories(${name} PRIVATE "${PROJECT_SOURCE_DIR}/bench")  # support/*.hpp
   target_compile_options(${name} PRIVATE -O3)
   target_compile_definitions(${name} PRIVATE NDEBUG)
   eigenrec_target_warnings(${name})

@@ -8,6 +8,7 @@
 //   build/release/bench/bench_attention --benchmark_filter=Tiled
 //   /usr/bin/python3 bench/compare/attention.py        (runs this and PyTorch, prints ratios)
 #include <benchmark/benchmark.h>
+#include <support/random_data.hpp>
 #include <eigenrec/attention/multi_head.hpp>
 #include <eigenrec/attention/scaled_dot_product.hpp>
 
@@ -16,15 +17,10 @@ using namespace eigenrec::attention;
 
 namespace {
 
+using eigenrec::bench::randomTensor;
+
 constexpr Index kHeads = 8;
 constexpr Index kDim = 64;
-
-Tensor3<float> randomTensor(Index a, Index b, Index c, std::uint64_t seed) {
-  Tensor3<float> t(a, b, c);
-  Rng rng(seed);
-  for (Index i = 0; i < t.size(); ++i) t.data()[i] = rng.normal<float>();
-  return t;
-}
 
 double attentionFlops(Index lq, Index lk, Index d, Index n, bool causal) {
   const double pairs = causal ? 0.5 * static_cast<double>(lq) * static_cast<double>(lk + 1) : static_cast<double>(lq) * lk;

@@ -9,6 +9,7 @@
 //   build/release/bench/bench_informer
 //   /usr/bin/python3 bench/compare/informer.py     (runs this and the PyTorch reference)
 #include <benchmark/benchmark.h>
+#include <support/random_data.hpp>
 #include <eigenrec/attention/informer.hpp>
 #include <eigenrec/attention/prob_sparse.hpp>
 #include <eigenrec/attention/scaled_dot_product.hpp>
@@ -18,16 +19,11 @@ using namespace eigenrec::attention;
 
 namespace {
 
+using eigenrec::bench::randomTensor;
+
 constexpr Index kHeads = 8;
 constexpr Index kDim = 64;
 constexpr Index kFactor = 5;
-
-Tensor3<float> randomTensor(Index a, Index b, Index c, std::uint64_t seed) {
-  Tensor3<float> t(a, b, c);
-  Rng rng(seed);
-  for (Index i = 0; i < t.size(); ++i) t.data()[i] = rng.normal<float>();
-  return t;
-}
 
 double probSparseFlops(Index L) {
   const double u = static_cast<double>(probSparseCount(kFactor, L));

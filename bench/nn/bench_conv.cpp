@@ -7,27 +7,16 @@
 // Conv1d / peer is the cost of the data movement around the GEMMs.
 // Counter FLOP/s: 2 * out * k*in * L*B per GEMM.
 #include <benchmark/benchmark.h>
+#include <support/random_data.hpp>
 #include <eigenrec/core/random.hpp>
 #include <eigenrec/nn/conv.hpp>
 
 namespace {
 
+using eigenrec::bench::randomMatrix;
+using eigenrec::bench::randomTensor;
+
 using eigenrec::Index;
-
-template <typename Scalar>
-eigenrec::Matrix<Scalar> randomMatrix(Index rows, Index cols, std::uint64_t seed) {
-  eigenrec::Rng rng(seed);
-  eigenrec::Matrix<Scalar> m(rows, cols);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = rng.normal<Scalar>();
-  return m;
-}
-
-template <typename Scalar>
-eigenrec::Tensor3<Scalar> randomTensor(Index d0, Index d1, Index d2, std::uint64_t seed) {
-  eigenrec::Tensor3<Scalar> t(d0, d1, d2);
-  eigenrec::flatMatrix(t) = randomMatrix<Scalar>(d0, d1 * d2, seed);
-  return t;
-}
 
 constexpr Index kKernel = 3;
 

@@ -9,6 +9,7 @@
 //                          100k and 10M rows: the cost follows the ids touched, not the table
 // FLOP counters: GFLOPS = 2*m*k*n per GEMM.
 #include <benchmark/benchmark.h>
+#include <support/random_data.hpp>
 #include <eigenrec/nn/embedding.hpp>
 #include <eigenrec/nn/linear.hpp>
 #include <eigenrec/nn/loss.hpp>
@@ -20,12 +21,7 @@ using namespace eigenrec::nn;
 
 namespace {
 
-Matrix<float> randomMatrix(Index rows, Index cols, std::uint64_t seed) {
-  Rng rng(seed);
-  Matrix<float> m(rows, cols);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = rng.normal<float>();
-  return m;
-}
+using eigenrec::bench::randomMatrix;
 
 void setFlops(benchmark::State& state, double flopsPerIteration) {
   state.counters["GFLOPS"] =
