@@ -30,6 +30,8 @@ input / output
   --input FILE          documents, one per line (required)
   --mtx FILE            write the weighted matrix here
   --vocab FILE          write the vocabulary here
+  --fixed-vocab FILE    [vocabulary] use these terms, one per line, as the columns (as written
+                        by --vocab); --min-df, --max-df and --max-features are then ignored
   --save FILE           save the fitted vectorizer (load it with TfidfVectorizer::loadFile)
   --top-terms K         print each document's K highest-weighted terms to stdout
 analysis (scikit-learn's names in brackets)
@@ -123,9 +125,7 @@ int run(Vectorizer& vectorizer, const std::string& input, const std::string& mtx
     timer.lap("write matrix");
   }
   if (!vocab.empty()) {
-    eigenrec::saveFileAtomically(vocab, [&](std::ostream& os) {
-      for (const auto& t : terms) os << t << '\n';
-    });
+    eigenrec::text::writeVocabularyFile(vocab, terms);
     timer.lap("write vocabulary");
   }
   if (!save.empty()) {
@@ -154,7 +154,7 @@ int run(Vectorizer& vectorizer, const std::string& input, const std::string& mtx
 int main(int argc, char** argv) {
   using namespace eigenrec::text;
   std::vector<std::string> args(argv + 1, argv + argc);
-  std::string input, mtx, vocab, save;
+  std::string input, mtx, vocab, fixedVocab, save;
   long long topTerms = 0;
   bool bm25 = false, quiet = false, normGiven = false;
   Bm25VectorizerOptions b;
@@ -175,6 +175,8 @@ int main(int argc, char** argv) {
       mtx = value();
     } else if (flag == "--vocab") {
       vocab = value();
+    } else if (flag == "--fixed-vocab") {
+      fixedVocab = value();
     } else if (flag == "--save") {
       save = value();
     } else if (flag == "--top-terms") {
@@ -265,6 +267,7 @@ int main(int argc, char** argv) {
   if (input.empty()) usageError("--input FILE is required");
   if (!quiet) o.progress = eigenrec::ProgressLine();
   try {
+    if (!fixedVocab.empty()) o.vocabulary = readVocabularyFile(fixedVocab);
     if (bm25) {
       static_cast<CountVectorizerOptions&>(b) = static_cast<const CountVectorizerOptions&>(o);
       b.norm = normGiven ? o.norm : Norm::none;

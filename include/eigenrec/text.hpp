@@ -9,5 +9,6 @@
 #include <eigenrec/text/count_vectorizer.hpp>
 #include <eigenrec/text/stop_words.hpp>
 #include <eigenrec/text/tfidf.hpp>
+#include <eigenrec/text/vocabulary_file.hpp>
 
 #endif  // EIGENREC_TEXT_HPP
