@@ -355,6 +355,36 @@ TEMPLATE_TEST_CASE("FM classification: SGD (logistic) and MCMC (probit) learn", 
   CHECK(ha.epochs.back().validLoss < constant - 0.05);
 }
 
+TEST_CASE("FM ALS: an example of weight 2 counts as the example twice", "[ctr][fm][als]") {
+  const KnownFm known(3, 4, 2, 0.3);
+  const auto data = known.draw(200, 5);
+  SparseBatch<double> weighted, twice;
+  for (Index c = 0; c < data.size(); ++c) {
+    const auto x = data.example(c);
+    const int copies = c % 7 == 0 ? 2 : 1;
+    weighted.startExample(x.label, copies);
+    for (Index e = 0; e < x.size; ++e) weighted.push(x.fields[e], x.features[e], x.values[e]);
+    for (int r = 0; r < copies; ++r) {
+      twice.startExample(x.label);
+      for (Index e = 0; e < x.size; ++e) twice.push(x.fields[e], x.features[e], x.values[e]);
+    }
+  }
+  FmOptions o;
+  o.task = FmTask::regression;
+  o.solver = FmSolver::als;
+  o.factors = 2;
+  o.iterations = 5;
+  o.regLinear = 0.1;
+  o.regFactors = 0.1;
+  FactorizationMachine<double> a(o), b(o);
+  a.fit(weighted);
+  b.fit(twice);
+  CHECK(std::abs(a.bias() - b.bias()) < 1e-9);
+  CHECK((a.linear() - b.linear()).cwiseAbs().maxCoeff() < 1e-9);
+  CHECK((a.factorMatrix() - b.factorMatrix()).cwiseAbs().maxCoeff() < 1e-9);
+  CHECK(a.factorMatrix().cwiseAbs().maxCoeff() > 0.01);  // it learned something
+}
+
 TEST_CASE("FM per-group regularisation in ALS", "[ctr][fm][als]") {
   const KnownFm known(2, 5, 2, 0.1);
   const auto data = known.draw(300, 3);

@@ -54,6 +54,7 @@
 #include <cstdint>
 #include <istream>
 #include <limits>
+#include <type_traits>
 #include <numeric>
 #include <ostream>
 #include <string>
@@ -729,7 +730,7 @@ class FactorizationMachine {
   // Column view of the training data: for feature j the cases and values holding it.
   struct Transposed {
     std::vector<std::int64_t> start;  // n + 1
-    std::vector<std::int64_t> cases;
+    std::vector<std::uint32_t> cases;  // 4 bytes: the sweeps stream this array k times
     std::vector<double> values;
   };
 
@@ -749,7 +750,7 @@ class FactorizationMachine {
         const auto j = static_cast<std::size_t>(x.features[e]);
         if (x.features[e] >= m_n) continue;
         const auto pos = static_cast<std::size_t>(fill[j]++);
-        t.cases[pos] = c;
+        t.cases[pos] = static_cast<std::uint32_t>(c);
         t.values[pos] = static_cast<double>(x.values[e]);
       }
     }
@@ -775,6 +776,9 @@ class FactorizationMachine {
     const bool multilevel = sample;                          // hyper-parameter inference
     const bool classify = m_task == FmTask::classification;
     const Index N = train.size();
+    if (N > Index(std::numeric_limits<std::uint32_t>::max())) {
+      throwInvalidArgument("FactorizationMachine::fit", "ALS / MCMC take at most 2^32 - 1 training cases, got ", N);
+    }
     const Transposed xt = transpose(train);
     const Index numGroups =
         m_options.groups.empty() ? 1 : Index(*std::max_element(m_options.groups.begin(), m_options.groups.end())) + 1;
@@ -798,6 +802,7 @@ class FactorizationMachine {
       target[static_cast<std::size_t>(c)] = classify ? (y > 0 ? 1.0 : -1.0) : y;
       weight[static_cast<std::size_t>(c)] = static_cast<double>(train.weight(c));
     }
+    const bool unitWeights = std::all_of(weight.begin(), weight.end(), [](double x) { return x == 1.0; });
     std::vector<double> e(static_cast<std::size_t>(N)), q(static_cast<std::size_t>(N));
     Vector<Scalar> sumBuffer(2 * m_k);
     auto refreshResiduals = [&](const std::vector<double>* latent) {
@@ -904,38 +909,48 @@ class FactorizationMachine {
         } else {
           vMu.setConstant(mu0);
         }
-        for (Index f = 0; f < m_k; ++f) {
-          std::fill(q.begin(), q.end(), 0.0);
-          for (Index j = 0; j < m_n; ++j) {
-            const double v = static_cast<double>(m_V(f, j));
-            for (auto p = xt.start[static_cast<std::size_t>(j)]; p < xt.start[static_cast<std::size_t>(j) + 1]; ++p) {
-              q[static_cast<std::size_t>(xt.cases[static_cast<std::size_t>(p)])] += v * xt.values[static_cast<std::size_t>(p)];
+        // Unit weights (the usual case) skip the weight array: one gather less per entry.
+        const auto sweep = [&](auto weighted) {
+          constexpr bool kWeighted = decltype(weighted)::value;
+          const auto w = [&](std::size_t c) { return kWeighted ? weight[c] : 1.0; };
+          for (Index f = 0; f < m_k; ++f) {
+            std::fill(q.begin(), q.end(), 0.0);
+            for (Index j = 0; j < m_n; ++j) {
+              const double v = static_cast<double>(m_V(f, j));
+              for (auto p = xt.start[static_cast<std::size_t>(j)]; p < xt.start[static_cast<std::size_t>(j) + 1]; ++p) {
+                q[static_cast<std::size_t>(xt.cases[static_cast<std::size_t>(p)])] += v * xt.values[static_cast<std::size_t>(p)];
+              }
             }
-          }
-          for (Index j = 0; j < m_n; ++j) {
-            const auto g = static_cast<std::size_t>(groupOf(j));
-            const double old = static_cast<double>(m_V(f, j));
-            double sumH2 = 0, sumHE = 0;
-            for (auto p = xt.start[static_cast<std::size_t>(j)]; p < xt.start[static_cast<std::size_t>(j) + 1]; ++p) {
-              const auto c = static_cast<std::size_t>(xt.cases[static_cast<std::size_t>(p)]);
-              const double x = xt.values[static_cast<std::size_t>(p)];
-              const double h = x * (q[c] - x * old);
-              sumH2 += weight[c] * h * h;
-              sumHE += weight[c] * h * e[c];
-            }
-            m_V(f, j) = static_cast<Scalar>(
-                drawCoefficient(old, vLambda(Index(g), f), vMu(Index(g), f), alpha, sumH2, sumHE, sample));
-            const double delta = static_cast<double>(m_V(f, j)) - old;
-            if (delta != 0.0) {
+            for (Index j = 0; j < m_n; ++j) {
+              const auto g = static_cast<std::size_t>(groupOf(j));
+              const double old = static_cast<double>(m_V(f, j));
+              double sumH2 = 0, sumHE = 0;
               for (auto p = xt.start[static_cast<std::size_t>(j)]; p < xt.start[static_cast<std::size_t>(j) + 1]; ++p) {
                 const auto c = static_cast<std::size_t>(xt.cases[static_cast<std::size_t>(p)]);
                 const double x = xt.values[static_cast<std::size_t>(p)];
                 const double h = x * (q[c] - x * old);
-                q[c] += x * delta;
-                e[c] += h * delta;
+                sumH2 += w(c) * h * h;
+                sumHE += w(c) * h * e[c];
+              }
+              m_V(f, j) = static_cast<Scalar>(
+                  drawCoefficient(old, vLambda(Index(g), f), vMu(Index(g), f), alpha, sumH2, sumHE, sample));
+              const double delta = static_cast<double>(m_V(f, j)) - old;
+              if (delta != 0.0) {
+                for (auto p = xt.start[static_cast<std::size_t>(j)]; p < xt.start[static_cast<std::size_t>(j) + 1]; ++p) {
+                  const auto c = static_cast<std::size_t>(xt.cases[static_cast<std::size_t>(p)]);
+                  const double x = xt.values[static_cast<std::size_t>(p)];
+                  const double h = x * (q[c] - x * old);
+                  q[c] += x * delta;
+                  e[c] += h * delta;
+                }
               }
             }
           }
+        };
+        if (unitWeights) {
+          sweep(std::false_type{});
+        } else {
+          sweep(std::true_type{});
         }
       }
       for (Index j = 0; j < m_n; ++j) {
