@@ -11,6 +11,7 @@
 #include <charconv>
 #include <cstdio>
 #include <fstream>
+#include <iostream>
 #include <string>
 #include <system_error>
 
@@ -53,6 +54,10 @@ int main(int argc, char** argv) {
     int i = 1;
     for (; i < argc; ++i) {
       const std::string a = argv[i];
+      if (a == "-h" || a == "--help") {
+        std::cout << kUsage;
+        return 0;
+      }
       if (a.rfind("--", 0) != 0) break;
       if (i + 1 >= argc) throw std::invalid_argument("need a value after " + a);
       const std::string v = argv[++i];
@@ -82,6 +87,7 @@ int main(int argc, char** argv) {
     checkPositive("eigenrec-ffm-generate", "examples", examples);
     const ctr::SyntheticFfm truth(o);
     const std::string path = argv[i];
+    if (path.rfind('-', 0) == 0) throw std::invalid_argument("unknown option " + path + "\n\n" + kUsage);
     Rng rng(seed);
     double entropy = 0, clicks = 0;
     saveFileAtomically(path, [&](std::ostream& os) {
