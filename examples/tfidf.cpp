@@ -1,11 +1,13 @@
 // TF-IDF with eigenrec/text: fit on a few documents, show each document's top terms,
-// then answer queries by cosine similarity (rows are l2-normalised, so a dot product).
+// then answer queries by cosine similarity (rows are l2-normalised, so a dot product),
+// and round-trip the vocabulary through a vocabulary file.
 // Also shows BM25 weights for the same search.
 #include <eigenrec/text.hpp>
 
 #include <algorithm>
 #include <iomanip>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -65,5 +67,16 @@ int main() {
               << "), BM25 best doc " << bestBm25 << " (" << score(bestBm25) << ")\n  -> " << documents[static_cast<std::size_t>(best)]
               << "\n";
   }
-  return 0;
+
+  // The vocabulary as a file, one term per line (what eigenrec-tfidf --vocab writes), read
+  // back as a fixed vocabulary: the same columns, so the same matrix.
+  std::stringstream vocabularyFile;
+  writeVocabulary(vocabularyFile, terms);
+  TfidfVectorizerOptions fixedOptions = options;
+  fixedOptions.vocabulary = readVocabulary(vocabularyFile, "vocabulary.txt");
+  TfidfVectorizer<double> fixed(fixedOptions);
+  const SparseRowMatrix<double> Y = fixed.fitTransform(documents);
+  std::cout << "\nvocabulary file: " << fixedOptions.vocabulary.size() << " lines; refitted with it: "
+            << (Eigen::MatrixXd(Y) == Eigen::MatrixXd(X) ? "same matrix" : "DIFFERENT matrix") << "\n";
+  return Eigen::MatrixXd(Y) == Eigen::MatrixXd(X) ? 0 : 1;
 }
