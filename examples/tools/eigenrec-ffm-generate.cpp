@@ -84,10 +84,10 @@ int main(int argc, char** argv) {
       }
     }
     if (argc - i != 1) throw std::invalid_argument(kUsage);
-    checkPositive("eigenrec-ffm-generate", "examples", examples);
-    const ctr::SyntheticFfm truth(o);
     const std::string path = argv[i];
     if (path.rfind('-', 0) == 0) throw std::invalid_argument("unknown option " + path + "\n\n" + kUsage);
+    checkPositive("eigenrec-ffm-generate", "examples", examples);
+    const ctr::SyntheticFfm truth(o);
     Rng rng(seed);
     double entropy = 0, clicks = 0;
     saveFileAtomically(path, [&](std::ostream& os) {

@@ -856,21 +856,21 @@ class NeighbourhoodModel {
   }
 
   /// The top-n scan of a dense accumulation: every item in index order. Seen items are
-  /// zeroed first (they are never candidates, and their high scores would defeat the
-  /// block test). A block of 8 scores none of which beats the current threshold is
-  /// skipped with one vectorisable test; the rest take the per-item checks. In index
-  /// order a score equal to the threshold loses its tie (larger index), so `>` is exact.
+  /// zeroed first: a score must beat max(0, threshold), so that excludes them (the
+  /// blocked flags need no test here), and their high scores no longer defeat the block
+  /// test. A block of 8 scores none of which beats the bar is skipped with one
+  /// vectorisable test; the rest take the per-item checks. In index order a score equal
+  /// to the threshold loses its tie (larger index), so `>` is exact.
   void selectDense(const History& h, const ItemFilter& filter, const RecommendOptions& o, ScoreWorkspace& w,
                    TopK& top) const {
     double* score = w.score.data();
-    const std::uint8_t* flag = w.flag.data();
     if (o.excludeSeen) {
       for (Index p = 0; p < h.size; ++p) score[h.items[p]] = 0;
     }
     double bar = std::max(0.0, top.threshold());
     auto consider = [&](Index i) {
       const double s = score[i];
-      if (!(s > bar) || (flag[i] & ScoreWorkspace::blocked) || !filter.allows(i)) return;
+      if (!(s > bar) || !filter.allows(i)) return;
       top.push(s, i);
       bar = std::max(0.0, top.threshold());
     };

@@ -54,10 +54,10 @@
 #include <cstdint>
 #include <istream>
 #include <limits>
-#include <type_traits>
 #include <numeric>
 #include <ostream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace eigenrec::ctr {

@@ -747,9 +747,9 @@ class Word2Vec {
   //
   // The step works on aligned copies: every column of C, O and the errors has a padded
   // length (a multiple of 64 bytes, zeros past dim) and starts on an aligned boundary,
-  // so the m x n dot products and error updates run without peeling or tails (when dim
-  // is not a multiple of the packet size that halved the speed, e.g. dim 50 or 100);
-  // the tables, whose columns are not aligned, are touched once per column.
+  // so the m x n dot products and error updates run without peeling or tails (with a
+  // dim that is not a multiple of the packet size, e.g. 50 or 100, those cost up to
+  // 1.5x); the tables, whose columns are not aligned, are touched once per column.
   template <typename Draws>
   void trainSkipGramWindow(Workspace& ws, std::int32_t word, Scalar alpha, Draws& draws) {
     using Padded = Eigen::Map<Vector<Scalar>, Eigen::AlignedMax>;
