@@ -17,7 +17,14 @@ import subprocess
 import sys
 import time
 
-import torch
+# torch.set_num_threads(1) limits PyTorch's own (OpenMP) pool only. Debian's torch does
+# its float matrix products in the system BLAS (OpenBLAS when libopenblas is installed),
+# whose pthread pool ignores it and uses every core. The pools read these variables when
+# the libraries load, so they are set before torch is imported.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import torch  # noqa: E402
 
 SHAPES = [(256, 256, 512), (1024, 256, 512), (1024, 512, 1024)]
 
@@ -41,10 +48,15 @@ def torch_step_seconds(batch, fin, hidden, repeats=20):
     for _ in range(3):
         step()
     times = []
+    cpu0 = time.process_time()
+    wall0 = time.perf_counter()
     for _ in range(repeats):
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
+    cpu_per_wall = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
+    if cpu_per_wall > 1.2:
+        sys.exit("PyTorch used %.1f cores for a 1-thread step: some thread pool is not pinned" % cpu_per_wall)
     times.sort()
     return times[len(times) // 2]
 
