@@ -1,5 +1,6 @@
 // A tour of eigenrec/core: seeded random numbers, an alias-table sampler, a masked
-// softmax, deterministic parallel work and an atomic, checksummed save/load.
+// softmax, deterministic parallel work, a matrix product through gemm and an atomic,
+// checksummed save/load.
 #include <eigenrec/core.hpp>
 
 #include <filesystem>
@@ -42,7 +43,18 @@ int main() {
   };
   std::cout << "parallelFor 1 thread == 2 threads: " << std::boolalpha << (work(1) == work(2)) << "\n";
 
-  // 5. Save and load through the checksummed archive, written atomically.
+  // 5. dW += dY x^T, the weight gradient of a dense layer, without forming x^T. The float
+  //    product runs eigenrec's AVX-512 / AVX2 kernel when the CPU has one.
+  const Eigen::MatrixXf dy = Eigen::MatrixXf::Random(64, 256), x = Eigen::MatrixXf::Random(128, 256);
+  Eigen::MatrixXf dw = Eigen::MatrixXf::Ones(64, 128);
+  gemm<float>(Op::none, Op::transpose, 1.0f, dy, x, 1.0f, dw);
+  const Eigen::MatrixXd dwRef = Eigen::MatrixXd::Ones(64, 128) + dy.cast<double>() * x.cast<double>().transpose();
+  const double gemmError = (dw.cast<double>() - dwRef).cwiseAbs().maxCoeff();
+  std::cout << "gemm (" << gemmKernelName() << " kernel): max |error| against double "
+            << gemmError << "\n";
+  if (!(gemmError < 1e-3)) return 1;
+
+  // 6. Save and load through the checksummed archive, written atomically.
   const std::string path = (std::filesystem::temp_directory_path() / "eigenrec_core_example.bin").string();
   const Eigen::MatrixXf weights = Eigen::MatrixXf::Random(4, 3);
   saveFileAtomically(path, [&](std::ostream& os) {

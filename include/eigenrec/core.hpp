@@ -4,6 +4,7 @@
 #define EIGENREC_CORE_HPP
 
 #include <eigenrec/core/checks.hpp>
+#include <eigenrec/core/gemm.hpp>
 #include <eigenrec/core/math.hpp>
 #include <eigenrec/core/parallel.hpp>
 #include <eigenrec/core/progress.hpp>
