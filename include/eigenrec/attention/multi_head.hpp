@@ -20,6 +20,7 @@
 #define EIGENREC_ATTENTION_MULTI_HEAD_HPP
 
 #include <eigenrec/attention/scaled_dot_product.hpp>
+#include <eigenrec/core/gemm.hpp>
 #include <eigenrec/core/random.hpp>
 #include <eigenrec/nn/init.hpp>
 #include <eigenrec/nn/linear.hpp>
@@ -159,9 +160,11 @@ class MultiHeadAttention : public nn::Module<Scalar> {
     gradInput.resize(embedDim(), m_lq, m_batch);
     Eigen::Map<MatrixType> gi(gradInput.data(), embedDim(), m_lq * m_batch);
     const Index e = embedDim();
-    if (!m_inProjWeight.frozen()) m_inProjWeight.grad().noalias() += m_dq * m_xq.transpose();
+    if (!m_inProjWeight.frozen()) {
+      gemm<Scalar>(Op::none, Op::transpose, Scalar(1), m_dq, m_xq, Scalar(1), m_inProjWeight.grad());
+    }
     if (m_options.bias && !m_inProjBias.frozen()) m_inProjBias.grad().col(0) += m_dq.rowwise().sum();
-    gi.noalias() = m_inProjWeight.value().transpose() * m_dq;
+    gemm<Scalar>(Op::transpose, Op::none, Scalar(1), m_inProjWeight.value(), m_dq, Scalar(0), gi);
     (void)e;
   }
   TensorType backward(const TensorType& gradOutput) {
@@ -264,7 +267,8 @@ class MultiHeadAttention : public nn::Module<Scalar> {
   }
 
   void project(int which, const Eigen::Map<const MatrixType>& x, MatrixType& y) {
-    y.noalias() = projWeight(which) * x;
+    y.resize(embedDim(), x.cols());
+    gemm<Scalar>(Op::none, Op::none, Scalar(1), projWeight(which), x, Scalar(0), y);
     if (m_options.bias) y.colwise() += m_inProjBias.value().col(0).segment(which * embedDim(), embedDim());
   }
 
@@ -274,13 +278,13 @@ class MultiHeadAttention : public nn::Module<Scalar> {
     Parameter& w = projParam(which);
     if (!w.frozen()) {
       if (m_packed) {
-        w.grad().middleRows(which * e, e).noalias() += dy * x.transpose();
+        gemm<Scalar>(Op::none, Op::transpose, Scalar(1), dy, x, Scalar(1), w.grad().middleRows(which * e, e));
       } else {
-        w.grad().noalias() += dy * x.transpose();
+        gemm<Scalar>(Op::none, Op::transpose, Scalar(1), dy, x, Scalar(1), w.grad());
       }
     }
     if (m_options.bias && !m_inProjBias.frozen()) m_inProjBias.grad().col(0).segment(which * e, e) += dy.rowwise().sum();
-    dx.noalias() = projWeight(which).transpose() * dy;
+    gemm<Scalar>(Op::transpose, Op::none, Scalar(1), projWeight(which), dy, Scalar(0), dx);
   }
 
   void checkMasks(const MhaForwardOptions<Scalar>& fo, Index lq, Index lk, Index batch) const {
@@ -312,7 +316,8 @@ class MultiHeadAttention : public nn::Module<Scalar> {
 
     detail::Seq<const Scalar> qv, kv, vv;
     if (m_self) {
-      m_qkv.noalias() = m_inProjWeight.value() * m_xq;
+      m_qkv.resize(3 * e, m_xq.cols());
+      gemm<Scalar>(Op::none, Op::none, Scalar(1), m_inProjWeight.value(), m_xq, Scalar(0), m_qkv);
       if (m_options.bias) m_qkv.colwise() += m_inProjBias.value().col(0);
       qv = packedView(m_qkv.data(), 3 * e, lq);
       kv = packedView(m_qkv.data() + e, 3 * e, lq);

@@ -3,6 +3,7 @@
 #ifndef EIGENREC_NN_CONV_HPP
 #define EIGENREC_NN_CONV_HPP
 
+#include <eigenrec/core/gemm.hpp>
 #include <eigenrec/core/random.hpp>
 #include <eigenrec/core/tensor.hpp>
 #include <eigenrec/nn/init.hpp>
@@ -128,7 +129,7 @@ class Conv1d : public SequenceLayer<Scalar> {
       output.resize(m_out, m_outLength, m_batch);
     }
     Eigen::Map<MatrixType> y(output.data(), m_out, m_outLength * m_batch);
-    y.noalias() = m_weight.value() * m_cols;
+    gemm<Scalar>(Op::none, Op::none, Scalar(1), m_weight.value(), m_cols, Scalar(0), y);
     if (hasBias()) y.colwise() += m_bias.value().col(0);
   }
 
@@ -143,9 +144,12 @@ class Conv1d : public SequenceLayer<Scalar> {
                   eigenrec::detail::concat("(", gradOutput.dimension(0), ", ", gradOutput.dimension(1), ", ",
                                            gradOutput.dimension(2), ")"));
     Eigen::Map<const MatrixType> dy(gradOutput.data(), m_out, m_outLength * m_batch);
-    if (!m_weight.frozen()) m_weight.grad().noalias() += dy * m_cols.transpose();
+    if (!m_weight.frozen()) {
+      gemm<Scalar>(Op::none, Op::transpose, Scalar(1), dy, m_cols, Scalar(1), m_weight.grad());
+    }
     if (hasBias() && !m_bias.frozen()) m_bias.grad().col(0) += dy.rowwise().sum();
-    m_gradCols.noalias() = m_weight.value().transpose() * dy;
+    m_gradCols.resize(m_cols.rows(), m_cols.cols());
+    gemm<Scalar>(Op::transpose, Op::none, Scalar(1), m_weight.value(), dy, Scalar(0), m_gradCols);
     if (gradInput.dimension(0) != m_in || gradInput.dimension(1) != m_length || gradInput.dimension(2) != m_batch) {
       gradInput.resize(m_in, m_length, m_batch);
     }

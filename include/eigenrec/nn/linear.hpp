@@ -2,6 +2,7 @@
 #ifndef EIGENREC_NN_LINEAR_HPP
 #define EIGENREC_NN_LINEAR_HPP
 
+#include <eigenrec/core/gemm.hpp>
 #include <eigenrec/core/random.hpp>
 #include <eigenrec/nn/init.hpp>
 #include <eigenrec/nn/layer.hpp>
@@ -49,16 +50,20 @@ class Linear : public Layer<Scalar> {
   void forward(const ConstRef& input, MatrixType& output) override {
     checkRows("Linear::forward", "input", input, inFeatures());
     m_input = input;
-    output.noalias() = m_weight.value() * input;
+    output.resize(outFeatures(), input.cols());
+    gemm<Scalar>(Op::none, Op::none, Scalar(1), m_weight.value(), m_input, Scalar(0), output);
     if (m_hasBias) output.colwise() += m_bias.value().col(0);
   }
 
   void backward(const ConstRef& gradOutput, MatrixType& gradInput) override {
     checkShape("Linear::backward", "gradOutput", gradOutput, outFeatures(), m_input.cols());
-    if (!m_weight.frozen()) m_weight.grad().noalias() += gradOutput * m_input.transpose();
+    if (!m_weight.frozen()) {
+      gemm<Scalar>(Op::none, Op::transpose, Scalar(1), gradOutput, m_input, Scalar(1), m_weight.grad());
+    }
     if (m_hasBias && !m_bias.frozen()) m_bias.grad().col(0) += gradOutput.rowwise().sum();
     if (this->inputGradientEnabled()) {
-      gradInput.noalias() = m_weight.value().transpose() * gradOutput;
+      gradInput.resize(inFeatures(), gradOutput.cols());
+      gemm<Scalar>(Op::transpose, Op::none, Scalar(1), m_weight.value(), gradOutput, Scalar(0), gradInput);
     } else {
       gradInput.resize(0, 0);
     }

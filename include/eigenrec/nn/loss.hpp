@@ -8,6 +8,7 @@
 #define EIGENREC_NN_LOSS_HPP
 
 #include <eigenrec/core/checks.hpp>
+#include <eigenrec/core/gemm.hpp>
 #include <eigenrec/core/math.hpp>
 #include <eigenrec/core/types.hpp>
 
@@ -269,8 +270,8 @@ class SampledSoftmaxLoss {
     for (Index i = 0; i < n; ++i) checkIndex(where, "positive", positives[static_cast<std::size_t>(i)], m);
 
     const Scalar invTemp = Scalar(1.0 / m_options.temperature);
-    m_logits.noalias() = candidates.transpose() * queries;  // (m, n)
-    m_logits *= invTemp;
+    m_logits.resize(m, n);
+    gemm<Scalar>(Op::transpose, Op::none, invTemp, candidates, queries, Scalar(0), m_logits);  // (m, n)
     if (logQ.size() > 0) m_logits.colwise() -= logQ;
     BoolMatrix allowed;
     const bool masked = !candidateIds.empty();
@@ -312,8 +313,10 @@ class SampledSoftmaxLoss {
   /// Gradients of the last forward with respect to queries (d, n) and candidates (d, m).
   void backward(MatrixType& gradQueries, MatrixType& gradCandidates) const {
     const Scalar invTemp = Scalar(1.0 / m_options.temperature);
-    gradQueries.noalias() = invTemp * (m_candidates * m_gradLogits);
-    gradCandidates.noalias() = invTemp * (m_queries * m_gradLogits.transpose());
+    gradQueries.resize(m_candidates.rows(), m_gradLogits.cols());
+    gemm<Scalar>(Op::none, Op::none, invTemp, m_candidates, m_gradLogits, Scalar(0), gradQueries);
+    gradCandidates.resize(m_queries.rows(), m_gradLogits.rows());
+    gemm<Scalar>(Op::none, Op::transpose, invTemp, m_queries, m_gradLogits, Scalar(0), gradCandidates);
   }
 
  private:
