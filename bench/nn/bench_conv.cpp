@@ -1,13 +1,16 @@
-// Conv1d forward and forward + backward against the plain Eigen GEMMs of the same shapes,
-// on Informer's distilling convolution (channels in = out, kernel 3, circular padding 1).
+// Conv1d forward and forward + backward against the GEMMs of the same shapes (eigenrec::gemm,
+// which Conv1d calls), on Informer's distilling convolution (channels in = out, kernel 3,
+// circular padding 1).
 //
 // Conv1d forward is one GEMM (out x k*in) * (k*in x L*B) plus the im2col copy and the
 // bias; forward + backward adds dW = dY cols^T and dcols = W^T dY plus col2im. The peers
 // run exactly those GEMMs (one, or all three) on preallocated matrices, so the ratio
 // Conv1d / peer is the cost of the data movement around the GEMMs.
+// BM_EigenGemmForward is the same product through Eigen's operator*, for reference.
 // Counter FLOP/s: 2 * out * k*in * L*B per GEMM.
 #include <benchmark/benchmark.h>
 #include <support/random_data.hpp>
+#include <eigenrec/core/gemm.hpp>
 #include <eigenrec/core/random.hpp>
 #include <eigenrec/nn/conv.hpp>
 
@@ -17,6 +20,7 @@ using eigenrec::bench::randomMatrix;
 using eigenrec::bench::randomTensor;
 
 using eigenrec::Index;
+using eigenrec::Op;
 
 constexpr Index kKernel = 3;
 
@@ -76,6 +80,21 @@ void BM_GemmForward(benchmark::State& state) {
   const auto cols = randomMatrix<Scalar>(kKernel * channels, length * batch, 2);
   eigenrec::Matrix<Scalar> y(channels, length * batch);
   for (auto _ : state) {
+    eigenrec::gemm<Scalar>(Op::none, Op::none, Scalar(1), w, cols, Scalar(0), y);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  setFlops(state, gemmFlops(channels, length, batch));
+}
+
+// The same product through Eigen's own operator*.
+template <typename Scalar>
+void BM_EigenGemmForward(benchmark::State& state) {
+  const Index channels = state.range(0), length = state.range(1), batch = state.range(2);
+  const auto w = randomMatrix<Scalar>(channels, kKernel * channels, 1);
+  const auto cols = randomMatrix<Scalar>(kKernel * channels, length * batch, 2);
+  eigenrec::Matrix<Scalar> y(channels, length * batch);
+  for (auto _ : state) {
     y.noalias() = w * cols;
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
@@ -93,9 +112,9 @@ void BM_GemmForwardBackward(benchmark::State& state) {
   eigenrec::Matrix<Scalar> y(channels, length * batch), dcols(kKernel * channels, length * batch);
   eigenrec::Matrix<Scalar> dw = eigenrec::Matrix<Scalar>::Zero(channels, kKernel * channels);
   for (auto _ : state) {
-    y.noalias() = w * cols;
-    dw.noalias() += dy * cols.transpose();
-    dcols.noalias() = w.transpose() * dy;
+    eigenrec::gemm<Scalar>(Op::none, Op::none, Scalar(1), w, cols, Scalar(0), y);
+    eigenrec::gemm<Scalar>(Op::none, Op::transpose, Scalar(1), dy, cols, Scalar(1), dw);
+    eigenrec::gemm<Scalar>(Op::transpose, Op::none, Scalar(1), w, dy, Scalar(0), dcols);
     benchmark::DoNotOptimize(y.data());
     benchmark::DoNotOptimize(dw.data());
     benchmark::DoNotOptimize(dcols.data());
@@ -122,6 +141,7 @@ void informerShape(benchmark::internal::Benchmark* b) {
 
 BENCHMARK_TEMPLATE(BM_Conv1dForward, float)->Apply(shapes);
 BENCHMARK_TEMPLATE(BM_GemmForward, float)->Apply(shapes);
+BENCHMARK_TEMPLATE(BM_EigenGemmForward, float)->Apply(shapes);
 BENCHMARK_TEMPLATE(BM_Conv1dForwardBackward, float)->Apply(shapes);
 BENCHMARK_TEMPLATE(BM_GemmForwardBackward, float)->Apply(shapes);
 BENCHMARK_TEMPLATE(BM_Conv1dForward, double)->Apply(informerShape);

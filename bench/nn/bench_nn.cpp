@@ -1,5 +1,7 @@
 // nn hot paths against the machine's GEMM rate, in one binary:
-//   BM_Gemm                plain Eigen C = A * B of the Linear's shapes (the reference)
+//   BM_Gemm                eigenrec::gemm C = A * B of the Linear's shapes (the reference:
+//                          the kernel Linear calls)
+//   BM_EigenGemm           the same product through Eigen's operator*
 //   BM_LinearForward       y = W x + b
 //   BM_LinearTrainStep     forward + backward (3 GEMMs: W x, dY x^T, W^T dY)
 //   BM_MLPTrainStep        MLP forward + BCE loss + backward + Adam step (bench/compare/nn.py
@@ -10,6 +12,7 @@
 // FLOP counters: GFLOPS = 2*m*k*n per GEMM.
 #include <benchmark/benchmark.h>
 #include <support/random_data.hpp>
+#include <eigenrec/core/gemm.hpp>
 #include <eigenrec/nn/embedding.hpp>
 #include <eigenrec/nn/linear.hpp>
 #include <eigenrec/nn/loss.hpp>
@@ -36,6 +39,17 @@ void linearShapes(benchmark::internal::Benchmark* b) {
 }
 
 void BM_Gemm(benchmark::State& state) {
+  const Index n = state.range(0), in = state.range(1), out = state.range(2);
+  const Matrix<float> w = randomMatrix(out, in, 1), x = randomMatrix(in, n, 2);
+  Matrix<float> y(out, n);
+  for (auto _ : state) {
+    gemm<float>(Op::none, Op::none, 1.0f, w, x, 0.0f, y);
+    benchmark::DoNotOptimize(y.data());
+  }
+  setFlops(state, 2.0 * double(out) * double(in) * double(n));
+}
+
+void BM_EigenGemm(benchmark::State& state) {
   const Index n = state.range(0), in = state.range(1), out = state.range(2);
   const Matrix<float> w = randomMatrix(out, in, 1), x = randomMatrix(in, n, 2);
   Matrix<float> y(out, n);
@@ -129,6 +143,7 @@ void BM_EmbeddingUpdate(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(BM_Gemm)->Apply(linearShapes)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_EigenGemm)->Apply(linearShapes)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_LinearForward)->Apply(linearShapes)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_LinearTrainStep)->Apply(linearShapes)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MLPTrainStep)
