@@ -19,9 +19,14 @@ import os
 import subprocess
 import sys
 
-import torch
+# torch.set_num_threads(1) does not reach the system BLAS that Debian's torch multiplies
+# with (OpenBLAS's own pthread pool): pin every pool before torch loads.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
 
-from timing import cpu_seconds
+import torch  # noqa: E402
+
+from timing import cpu_seconds  # noqa: E402
 
 torch.set_num_threads(1)
 H, D = 8, 64

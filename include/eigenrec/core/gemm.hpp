@@ -90,26 +90,39 @@ void packContiguous(const float* src, Index ld, Index w, Index kc, float* dst) {
   }
 }
 
-/// dst[p W + q] = src[q ld + p] for q in [q0, q0 + G): G rows read side by side.
-template <int G, Index W>
-void packRows(const float* src, Index ld, Index q0, Index kc, float* dst) {
-  const float* rows[G];
-  for (int g = 0; g < G; ++g) rows[g] = src + (q0 + g) * ld;
-  for (Index p = 0; p < kc; ++p) {
-    float* d = dst + p * W + q0;
-#pragma GCC unroll 8
-    for (int g = 0; g < G; ++g) d[g] = rows[g][p];
-  }
-}
-
-/// dst[p W + q] = src[q ld + p]: the transposing copy, eight rows at a time (a row at a
-/// time, each write would touch its own cache line).
+/// dst[p W + q] = src[q ld + p]: the transposing copy. Blocks of 4 rows x 4 depth steps
+/// go through SSE registers (4 loads, an in-register 4 x 4 transpose, 4 stores; SSE is
+/// part of x86-64, so no target attribute is needed); the remainders are copied singly.
 template <Index W>
 void packTransposed(const float* src, Index ld, Index w, Index kc, float* dst) {
   Index q = 0;
-  for (; q + 8 <= w; q += 8) packRows<8, W>(src, ld, q, kc, dst);
-  for (; q + 4 <= w; q += 4) packRows<4, W>(src, ld, q, kc, dst);
-  for (; q < w; ++q) packRows<1, W>(src, ld, q, kc, dst);
+  for (; q + 4 <= w; q += 4) {
+    const float* r0 = src + q * ld;
+    const float* r1 = r0 + ld;
+    const float* r2 = r1 + ld;
+    const float* r3 = r2 + ld;
+    Index p = 0;
+    for (; p + 4 <= kc; p += 4) {
+      __m128 x0 = _mm_loadu_ps(r0 + p), x1 = _mm_loadu_ps(r1 + p);
+      __m128 x2 = _mm_loadu_ps(r2 + p), x3 = _mm_loadu_ps(r3 + p);
+      _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+      _mm_storeu_ps(dst + p * W + q, x0);
+      _mm_storeu_ps(dst + (p + 1) * W + q, x1);
+      _mm_storeu_ps(dst + (p + 2) * W + q, x2);
+      _mm_storeu_ps(dst + (p + 3) * W + q, x3);
+    }
+    for (; p < kc; ++p) {
+      float* d = dst + p * W + q;
+      d[0] = r0[p];
+      d[1] = r1[p];
+      d[2] = r2[p];
+      d[3] = r3[p];
+    }
+  }
+  for (; q < w; ++q) {
+    const float* row = src + q * ld;
+    for (Index p = 0; p < kc; ++p) dst[p * W + q] = row[p];
+  }
   if (w < W) {
     for (Index p = 0; p < kc; ++p) std::fill(dst + p * W + w, dst + p * W + W, 0.0f);
   }
