@@ -56,6 +56,8 @@ void printTrainUsage() {
                "  -update <mode>       minibatch (default; shared negatives per window), perpair, exact\n"
                "  -seed <int>          random seed; default 1 (word2vec.c's streams in exact mode)\n"
                "  -cbow-mean <int>     1 = mean of the context (default), 0 = sum\n"
+               "  -init-range <float>  input vectors start in U(-r/size, r/size); default 0.5\n"
+               "                       (word2vec.c), 1 = gensim 4's initialisation\n"
                "  -max-vocab <int>     keep at most this many words; default 0 (no limit)\n"
                "  -save-model <file>   also save the resumable model\n"
                "  -resume <file>       load a saved model and run its remaining epochs\n\n"
@@ -107,7 +109,7 @@ int train(int argc, char** argv) {
   const Args args(argc, argv, 1,
                   {"-train", "-output", "-size", "-window", "-sample", "-hs", "-negative", "-threads", "-iter",
                    "-min-count", "-alpha", "-cbow", "-binary", "-save-vocab", "-read-vocab", "-debug", "-classes",
-                   "-update", "-seed", "-cbow-mean", "-max-vocab", "-save-model", "-resume"});
+                   "-update", "-seed", "-cbow-mean", "-init-range", "-max-vocab", "-save-model", "-resume"});
   if (args.has("-classes") && args.integer("-classes", 0) != 0) throw UsageError("-classes (k-means) is not supported");
   const std::string trainFile = args.str("-train");
   if (trainFile.empty()) throw UsageError("-train <file> is required");
@@ -129,6 +131,8 @@ int train(int argc, char** argv) {
   if (args.has("-alpha") && !(o.alpha > 0)) throw UsageError("-alpha expects a positive number");
   o.seed = static_cast<std::uint64_t>(args.integer("-seed", 1));
   o.cbowInput = args.integer("-cbow-mean", 1) != 0 ? CbowInput::mean : CbowInput::sum;
+  o.initRange = args.real("-init-range", 0.5);
+  if (!(o.initRange > 0)) throw UsageError("-init-range expects a positive number");
   const std::string update = args.str("-update", "minibatch");
   if (update == "minibatch") {
     o.update = Update::minibatch;

@@ -323,6 +323,37 @@ TEST_CASE("Word2Vec: progress reports", "[embedding][word2vec]") {
   CHECK(last.stage == "epoch 2/2");
 }
 
+TEST_CASE("Word2Vec: initRange scales the initial input vectors (word2vec.c 0.5, gensim 1)", "[embedding][word2vec]") {
+  const auto corpus = TextCorpus::fromString(plantedCorpus(6, 300, 3));
+  for (const Update update : {Update::minibatch, Update::exact}) {
+    INFO("update " << int(update));
+    Word2VecOptions o;
+    o.dim = 16;
+    o.vocabulary.minCount = 1;
+    o.update = update;
+    Word2Vec<float> narrow(o);
+    narrow.buildVocabulary(corpus);
+    narrow.initialize();
+    o.initRange = 1.0;
+    Word2Vec<float> wide(o);
+    wide.buildVocabulary(corpus);
+    wide.initialize();
+    const Matrix<float>& a = narrow.inputVectors();
+    const Matrix<float>& b = wide.inputVectors();
+    REQUIRE(a.size() > 500);
+    // U(-0.5/d, 0.5/d) and U(-1/d, 1/d) from the same draws: exactly twice the values.
+    CHECK((b.array() == 2.0f * a.array()).all());
+    CHECK(a.cwiseAbs().maxCoeff() <= 0.5f / 16);
+    CHECK(a.cwiseAbs().maxCoeff() > 0.45f / 16);
+    CHECK(b.cwiseAbs().maxCoeff() > 0.9f / 16);
+  }
+  Word2VecOptions bad;
+  bad.initRange = 0;
+  CHECK_THROWS_WITH(Word2Vec<float>(bad), Catch::Contains("initRange"));
+  bad.initRange = std::nan("");
+  CHECK_THROWS_AS(Word2Vec<float>(bad), std::invalid_argument);
+}
+
 TEST_CASE("Word2Vec: bad options and bad corpora", "[embedding][word2vec]") {
   Word2VecOptions o;
   o.dim = -3;

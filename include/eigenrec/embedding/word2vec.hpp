@@ -76,6 +76,10 @@ struct Word2VecOptions {
   std::uint64_t seed = 1;          ///< 1 reproduces word2vec.c's streams in Update::exact
   std::int64_t tableSize = 100000000;  ///< slots of the unigram^0.75 table (word2vec.c 1e8)
   double noisePower = 0.75;        ///< exponent of the noise distribution
+  /// Input vectors start uniform in (-initRange/dim, initRange/dim): 0.5 is word2vec.c's
+  /// range, 1 is gensim 4's (`prep_vectors`: U[-1, 1) / vector_size). Used by initialize()
+  /// only (not stored in saved models).
+  double initRange = 0.5;
   int maxSentenceLength = 1000;    ///< longer lines are cut (word2vec.c MAX_SENTENCE_LENGTH)
   VocabularyOptions vocabulary;    ///< min-count and tokenizer
   /// Called during training with words done / total, words per second per thread
@@ -98,6 +102,7 @@ struct Word2VecOptions {
     checkPositive(where, "tableSize", tableSize);
     checkExpected(tableSize <= INT32_MAX, where, "tableSize", "<= 2^31 - 1", tableSize);
     checkExpected(std::isfinite(noisePower) && noisePower >= 0, where, "noisePower", "finite and >= 0", noisePower);
+    checkExpected(std::isfinite(initRange) && initRange > 0, where, "initRange", "finite and > 0", initRange);
     checkPositive(where, "maxSentenceLength", maxSentenceLength);
     vocabulary.validate(where);
   }
@@ -202,23 +207,26 @@ class Word2Vec {
 
   const Vocabulary& vocabulary() const noexcept { return m_vocabulary; }
 
-  /// Initialises the tables as word2vec.c: input U(-0.5/dim, 0.5/dim), outputs zero.
+  /// Initialises the tables as word2vec.c: input U(-r/dim, r/dim) with r = initRange
+  /// (0.5, word2vec.c's, by default), outputs zero.
   void initialize() {
     const Index v = m_vocabulary.size(), d = m_options.dim;
     checkExpected(v >= 2, "Word2Vec::initialize", "vocabulary size", ">= 2 (build the vocabulary first)", v);
     m_input.resize(d, v);
+    const double width = 2.0 * m_options.initRange;  // 1 by default: word2vec.c's arithmetic exactly
     if (m_options.update == Update::exact) {
       detail::LcgDraws lcg{m_options.seed};
       Scalar* p = m_input.data();
       for (Index i = 0; i < d * v; ++i) {
         lcg.next();
         const Scalar u = static_cast<Scalar>(lcg.state & 0xFFFF) / static_cast<Scalar>(65536);
-        p[i] = static_cast<Scalar>((static_cast<double>(u) - 0.5) / static_cast<double>(d));
+        p[i] = static_cast<Scalar>(width * (static_cast<double>(u) - 0.5) / static_cast<double>(d));
       }
     } else {
       Rng rng(m_options.seed);
       Scalar* p = m_input.data();
-      for (Index i = 0; i < d * v; ++i) p[i] = (rng.uniform<Scalar>() - Scalar(0.5)) / static_cast<Scalar>(d);
+      const auto scale = static_cast<Scalar>(width / static_cast<double>(d));
+      for (Index i = 0; i < d * v; ++i) p[i] = (rng.uniform<Scalar>() - Scalar(0.5)) * scale;
     }
     if (m_options.negative > 0) m_outputNegative.setZero(d, v);
     if (m_options.hierarchicalSoftmax) m_outputHierarchical.setZero(d, v - 1);
