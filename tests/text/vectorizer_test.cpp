@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <eigenrec/io/matrix_market.hpp>
 #include <eigenrec/text.hpp>
+#include <support/temp_path.hpp>
 
 #include <cmath>
 #include <cstdio>
@@ -24,9 +25,9 @@ const std::vector<std::string> kGuide = {"This is the first document.", "This do
 // A scratch file removed at the end of the test.
 struct TempFile {
   std::string path;
+  // Unique per process (suites may run at once); each test uses its own name.
   explicit TempFile(const std::string& name, const std::string& content = "")
-      : path((std::filesystem::temp_directory_path() /
-              ("eigenrec_text_" + name + "_" + std::to_string(reinterpret_cast<std::uintptr_t>(this)))).string()) {
+      : path(eigenrec::test::uniqueTempPath("eigenrec_text_", name).string()) {
     std::ofstream(path, std::ios::binary) << content;
   }
   ~TempFile() {
