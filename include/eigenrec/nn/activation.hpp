@@ -63,20 +63,34 @@ class Activation : public Layer<Scalar> {
   ActivationKind kind() const noexcept { return m_kind; }
 
   void forward(const ConstRef& input, MatrixType& output) override {
-    m_input = input;
+    // Cache only what backward reads: ReLU, sigmoid, tanh and softmax differentiate from
+    // the output, GELU from the input, ELU and leaky ReLU (whose parameter may have any
+    // sign) from both. The shape is kept either way for backward's check.
+    const bool keepInput = needsInput(), keepOutput = needsOutput();
+    if (keepInput) {
+      m_input = input;
+    } else {
+      m_input.resize(0, 0);
+    }
     apply(input, output);
-    m_output = output;
+    if (keepOutput) {
+      m_output = output;
+    } else {
+      m_output.resize(0, 0);
+    }
+    m_rows = output.rows();
+    m_cols = output.cols();
   }
 
   void backward(const ConstRef& gradOutput, MatrixType& gradInput) override {
-    checkShape("Activation::backward", "gradOutput", gradOutput, m_output.rows(), m_output.cols());
+    checkShape("Activation::backward", "gradOutput", gradOutput, m_rows, m_cols);
     const auto x = m_input.array();
     const auto y = m_output.array();
     const auto g = gradOutput.array();
     const Scalar zero(0), one(1), half(0.5);
     switch (m_kind) {
       case ActivationKind::identity: gradInput = gradOutput; break;
-      case ActivationKind::relu: gradInput = (x > zero).select(g, zero).matrix(); break;
+      case ActivationKind::relu: gradInput = (y > zero).select(g, zero).matrix(); break;  // y > 0 iff x > 0
       case ActivationKind::leakyRelu: gradInput = (x > zero).select(g, m_param * g).matrix(); break;
       case ActivationKind::elu: gradInput = (x > zero).select(g, g * (y + m_param)).matrix(); break;
       case ActivationKind::gelu:
@@ -126,9 +140,19 @@ class Activation : public Layer<Scalar> {
   }
 
  private:
+  bool needsInput() const noexcept {
+    return m_kind == ActivationKind::leakyRelu || m_kind == ActivationKind::elu || m_kind == ActivationKind::gelu ||
+           m_kind == ActivationKind::geluTanh;
+  }
+  bool needsOutput() const noexcept {
+    return m_kind == ActivationKind::relu || m_kind == ActivationKind::elu || m_kind == ActivationKind::sigmoid ||
+           m_kind == ActivationKind::tanh || m_kind == ActivationKind::softmax;
+  }
+
   ActivationKind m_kind;
   Scalar m_param;
   MatrixType m_input, m_output;
+  Index m_rows = 0, m_cols = 0;  // shape of the last forward's output
 };
 
 }  // namespace eigenrec::nn
