@@ -6,6 +6,7 @@
 #include <eigenrec/core/checks.hpp>
 #include <eigenrec/core/gemm.hpp>
 #include <eigenrec/core/math.hpp>
+#include <eigenrec/core/memory.hpp>
 #include <eigenrec/core/parallel.hpp>
 #include <eigenrec/core/progress.hpp>
 #include <eigenrec/core/random.hpp>

@@ -29,6 +29,7 @@
 
 #include <eigenrec/core/checks.hpp>
 #include <eigenrec/core/math.hpp>
+#include <eigenrec/core/memory.hpp>
 #include <eigenrec/core/parallel.hpp>
 #include <eigenrec/core/progress.hpp>
 #include <eigenrec/core/random.hpp>
@@ -574,7 +575,7 @@ class FieldAwareFM {
   }
 
  private:
-  using Weights = std::vector<Scalar, Eigen::aligned_allocator<Scalar>>;
+  using Weights = LargeArray<Scalar>;  // huge pages: blocks are read and written at random
 
   Scalar* block(Index feature, Index field, const char* where) {
     return const_cast<Scalar*>(static_cast<const FieldAwareFM*>(this)->block(feature, field, where));

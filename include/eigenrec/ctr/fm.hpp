@@ -40,6 +40,7 @@
 
 #include <eigenrec/core/checks.hpp>
 #include <eigenrec/core/math.hpp>
+#include <eigenrec/core/memory.hpp>
 #include <eigenrec/core/parallel.hpp>
 #include <eigenrec/core/progress.hpp>
 #include <eigenrec/core/random.hpp>
@@ -233,6 +234,7 @@ class FactorizationMachine {
     m_w0 = 0;
     m_w = Vector<Scalar>::Zero(m_n);
     m_V.resize(m_k, m_n);
+    adviseHugePages(m_V.data(), sizeof(Scalar) * static_cast<std::size_t>(m_V.size()));  // columns read at random
     for (Index j = 0; j < m_n; ++j) {
       for (Index f = 0; f < m_k; ++f) {
         m_V(f, j) = static_cast<Scalar>(rng.normal<double>(m_options.initMean, m_options.initStdev));

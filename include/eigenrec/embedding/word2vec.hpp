@@ -18,6 +18,7 @@
 #define EIGENREC_EMBEDDING_WORD2VEC_HPP
 
 #include <eigenrec/core/checks.hpp>
+#include <eigenrec/core/memory.hpp>
 #include <eigenrec/core/parallel.hpp>
 #include <eigenrec/core/progress.hpp>
 #include <eigenrec/core/random.hpp>
@@ -212,7 +213,9 @@ class Word2Vec {
   void initialize() {
     const Index v = m_vocabulary.size(), d = m_options.dim;
     checkExpected(v >= 2, "Word2Vec::initialize", "vocabulary size", ">= 2 (build the vocabulary first)", v);
+    // The tables are read and written at random rows: huge pages spare the TLB misses.
     m_input.resize(d, v);
+    adviseHugePages(m_input.data(), sizeof(Scalar) * static_cast<std::size_t>(d * v));
     const double width = 2.0 * m_options.initRange;  // 1 by default: word2vec.c's arithmetic exactly
     if (m_options.update == Update::exact) {
       detail::LcgDraws lcg{m_options.seed};
@@ -228,8 +231,16 @@ class Word2Vec {
       const auto scale = static_cast<Scalar>(width / static_cast<double>(d));
       for (Index i = 0; i < d * v; ++i) p[i] = (rng.uniform<Scalar>() - Scalar(0.5)) * scale;
     }
-    if (m_options.negative > 0) m_outputNegative.setZero(d, v);
-    if (m_options.hierarchicalSoftmax) m_outputHierarchical.setZero(d, v - 1);
+    if (m_options.negative > 0) {
+      m_outputNegative.resize(d, v);
+      adviseHugePages(m_outputNegative.data(), sizeof(Scalar) * static_cast<std::size_t>(d * v));
+      m_outputNegative.setZero();
+    }
+    if (m_options.hierarchicalSoftmax) {
+      m_outputHierarchical.resize(d, v - 1);
+      adviseHugePages(m_outputHierarchical.data(), sizeof(Scalar) * static_cast<std::size_t>(d * (v - 1)));
+      m_outputHierarchical.setZero();
+    }
     m_alpha = static_cast<Scalar>(m_options.startAlpha());
     m_epochsDone = 0;
     m_wordCountActual = 0;

@@ -12,6 +12,7 @@
 #define EIGENREC_NN_OPTIMIZER_HPP
 
 #include <eigenrec/core/checks.hpp>
+#include <eigenrec/core/memory.hpp>
 #include <eigenrec/core/serialize.hpp>
 #include <eigenrec/nn/module.hpp>
 
@@ -160,8 +161,11 @@ class Optimizer {
     m_state.resize(m_params.size());
     for (std::size_t i = 0; i < m_params.size(); ++i) {
       for (std::size_t s = 0; s < slots; ++s) {
-        m_state[i].push_back(
-            MatrixType::Constant(m_params[i].parameter->rows(), m_params[i].parameter->cols(), static_cast<Scalar>(initial)));
+        // Huge pages: a sparse (embedding) step reads and writes its state at random rows.
+        MatrixType slot(m_params[i].parameter->rows(), m_params[i].parameter->cols());
+        adviseHugePages(slot.data(), sizeof(Scalar) * static_cast<std::size_t>(slot.size()));
+        slot.setConstant(static_cast<Scalar>(initial));
+        m_state[i].push_back(std::move(slot));
       }
     }
   }
