@@ -14,9 +14,16 @@ endfunction()
 
 # ASan + UBSan for a test or example when EIGENREC_SANITIZE is on. -O1 keeps
 # Eigen-heavy tests fast enough while the sanitizers still see every access.
+# UBSan's `null` and `alignment` checks are left out: they instrument every load and
+# store, which doubled the compile time of the Eigen-heavy tests (mha_test: 200 s
+# against 122 s for UBSan without them, 112 s for ASan alone), while a null access is
+# caught by ASan anyway and the library reads no type-punned or misaligned data. Every
+# other UBSan check (integer overflow, shifts, bounds, division by zero, vptr, pointer
+# overflow, invalid bool / enum values, missing returns) stays on.
 function(eigenrec_target_sanitize target)
   if(EIGENREC_SANITIZE)
-    set(flags -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+    set(flags -fsanitize=address,undefined -fno-sanitize=alignment,null -fno-omit-frame-pointer
+      -fno-sanitize-recover=all)
     target_compile_options(${target} PRIVATE ${flags} -O1)
     target_link_options(${target} PRIVATE ${flags})
   endif()
