@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <limits>
 #include <numeric>
+#include <vector>
 
 using namespace eigenrec;
 
@@ -66,4 +67,10 @@ TEST_CASE("adviseHugePages is a harmless hint on any range", "[core][memory]") {
   // Already written memory: the advice must leave the contents alone.
   adviseHugePages(m.data() + 1, sizeof(float) * static_cast<std::size_t>(m.size() - 1));
   CHECK((m.array() == 3.0f).all());
+  adviseHugePages(m);  // the whole-object overload
+  std::vector<double> v(1u << 20, 2.0);
+  adviseHugePages(v);
+  CHECK((m.array() == 3.0f).all());
+  CHECK(v.front() == 2.0);
+  CHECK(v.back() == 2.0);
 }

@@ -76,6 +76,14 @@ inline void adviseHugePages(void* data, std::size_t bytes) noexcept {
 #endif
 }
 
+/// adviseHugePages over the whole storage of a contiguous object with data() and size()
+/// (an Eigen matrix or array, a std::vector).
+template <typename Storage>
+void adviseHugePages(Storage& storage) noexcept {
+  adviseHugePages(static_cast<void*>(storage.data()),
+                  sizeof(*storage.data()) * static_cast<std::size_t>(storage.size()));
+}
+
 /// Standard allocator for large randomly accessed arrays (see the file comment):
 /// blocks of 2 MiB or more are 2 MiB aligned and advised for transparent huge pages,
 /// smaller ones are 64-byte aligned. Stateless; all instances compare equal.

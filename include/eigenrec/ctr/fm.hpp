@@ -234,7 +234,7 @@ class FactorizationMachine {
     m_w0 = 0;
     m_w = Vector<Scalar>::Zero(m_n);
     m_V.resize(m_k, m_n);
-    adviseHugePages(m_V.data(), sizeof(Scalar) * static_cast<std::size_t>(m_V.size()));  // columns read at random
+    adviseHugePages(m_V);  // columns read at random
     for (Index j = 0; j < m_n; ++j) {
       for (Index f = 0; f < m_k; ++f) {
         m_V(f, j) = static_cast<Scalar>(rng.normal<double>(m_options.initMean, m_options.initStdev));

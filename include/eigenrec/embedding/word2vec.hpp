@@ -215,7 +215,7 @@ class Word2Vec {
     checkExpected(v >= 2, "Word2Vec::initialize", "vocabulary size", ">= 2 (build the vocabulary first)", v);
     // The tables are read and written at random rows: huge pages spare the TLB misses.
     m_input.resize(d, v);
-    adviseHugePages(m_input.data(), sizeof(Scalar) * static_cast<std::size_t>(d * v));
+    adviseHugePages(m_input);
     const double width = 2.0 * m_options.initRange;  // 1 by default: word2vec.c's arithmetic exactly
     if (m_options.update == Update::exact) {
       detail::LcgDraws lcg{m_options.seed};
@@ -233,12 +233,12 @@ class Word2Vec {
     }
     if (m_options.negative > 0) {
       m_outputNegative.resize(d, v);
-      adviseHugePages(m_outputNegative.data(), sizeof(Scalar) * static_cast<std::size_t>(d * v));
+      adviseHugePages(m_outputNegative);
       m_outputNegative.setZero();
     }
     if (m_options.hierarchicalSoftmax) {
       m_outputHierarchical.resize(d, v - 1);
-      adviseHugePages(m_outputHierarchical.data(), sizeof(Scalar) * static_cast<std::size_t>(d * (v - 1)));
+      adviseHugePages(m_outputHierarchical);
       m_outputHierarchical.setZero();
     }
     m_alpha = static_cast<Scalar>(m_options.startAlpha());

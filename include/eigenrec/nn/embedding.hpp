@@ -77,7 +77,7 @@ class Embedding : public Module<Scalar> {
     if (options.paddingIndex != -1) checkIndex("Embedding", "paddingIndex", options.paddingIndex, vocab);
     m_padding = options.paddingIndex;
     MatrixType w(dim, vocab);
-    adviseHugePages(w.data(), sizeof(Scalar) * static_cast<std::size_t>(w.size()));  // rows looked up at random
+    adviseHugePages(w);  // rows looked up at random
     init::normal(w, 0.0, 1.0, rng);
     if (m_padding >= 0) w.col(m_padding).setZero();
     m_weight = Parameter<Scalar>(std::move(w), Parameter<Scalar>::GradKind::sparseColumns);
@@ -191,7 +191,7 @@ class EmbeddingBag : public Module<Scalar> {
     if (options.paddingIndex != -1) checkIndex("EmbeddingBag", "paddingIndex", options.paddingIndex, vocab);
     m_options = options;
     MatrixType w(dim, vocab);
-    adviseHugePages(w.data(), sizeof(Scalar) * static_cast<std::size_t>(w.size()));  // rows looked up at random
+    adviseHugePages(w);  // rows looked up at random
     init::normal(w, 0.0, 1.0, rng);
     if (options.paddingIndex >= 0) w.col(options.paddingIndex).setZero();
     m_weight = Parameter<Scalar>(std::move(w), Parameter<Scalar>::GradKind::sparseColumns);

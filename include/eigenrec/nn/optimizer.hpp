@@ -163,7 +163,7 @@ class Optimizer {
       for (std::size_t s = 0; s < slots; ++s) {
         // Huge pages: a sparse (embedding) step reads and writes its state at random rows.
         MatrixType slot(m_params[i].parameter->rows(), m_params[i].parameter->cols());
-        adviseHugePages(slot.data(), sizeof(Scalar) * static_cast<std::size_t>(slot.size()));
+        adviseHugePages(slot);
         slot.setConstant(static_cast<Scalar>(initial));
         m_state[i].push_back(std::move(slot));
       }
