@@ -12,8 +12,7 @@
 // process's peak resident set size (getrusage) per interaction.
 //
 // Environment: EIGENREC_CF_LARGE_INTERACTIONS overrides 10M (with users and items scaled
-// by the same factor) for a quick run; EIGENREC_CF_PAIR_BUFFER sets
-// SimilarityOptions::pairBufferBytes (0: every row computed on its own).
+// by the same factor) for a quick run.
 #include <benchmark/benchmark.h>
 #include <eigenrec/cf.hpp>
 #include <eigenrec/core/random.hpp>
@@ -129,7 +128,6 @@ void BM_LargeItemCF(benchmark::State& state) {
   o.measure = Measure::cosine;
   o.k = 50;
   o.threads = threads;
-  if (const char* env = std::getenv("EIGENREC_CF_PAIR_BUFFER")) o.pairBufferBytes = std::strtoull(env, nullptr, 10);
   const Index sampleUsers = std::min<Index>(100'000, l.data.users());
   std::vector<Index> users(static_cast<std::size_t>(sampleUsers));
   for (Index k = 0; k < sampleUsers; ++k) users[static_cast<std::size_t>(k)] = k * (l.data.users() / sampleUsers);

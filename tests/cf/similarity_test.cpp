@@ -6,7 +6,9 @@
 #include <eigenrec/core/random.hpp>
 #include <support/fixtures.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -352,7 +354,6 @@ TEMPLATE_TEST_CASE("similarity: sparse top-K equals a dense reference on random 
         // error grows when two co-rated vectors are nearly constant (continuous values);
         // the reference is two-pass. Integer ratings (trial 2) are exact.
         const double t = m == Measure::pearson && trial < 2 ? std::max(tol, 1e-8) : tol;
-        o.pairBufferBytes = variant == 1 ? 0 : o.pairBufferBytes;  // both fitting strategies
         checkAgainstReference(userNeighbours(data, o), denseReference(R, M, o), o, t);
         checkAgainstReference(itemNeighbours(data, o), denseReference(R.transpose(), M.transpose(), o), o, t);
       }
@@ -360,7 +361,45 @@ TEMPLATE_TEST_CASE("similarity: sparse top-K equals a dense reference on random 
   }
 }
 
-TEST_CASE("similarity: results do not depend on the thread count or the pair strategy",
+TEST_CASE("similarity: selectTop equals a full sort, with ties and non-candidates", "[cf][similarity]") {
+  // The block bound of selectTop must never drop one of the k best: compare with sorting
+  // every candidate, on scores with many ties (a few distinct values), -inf marks
+  // (non-candidates) and both identity and explicit ids.
+  Rng rng(5);
+  std::vector<double> blockMax;
+  std::vector<std::pair<double, Index>> got;
+  for (int trial = 0; trial < 400; ++trial) {
+    const auto m = static_cast<std::size_t>(rng.uniformIndex(trial < 200 ? 40 : 400));
+    const Index levels = 1 + rng.uniformIndex(trial % 3 == 0 ? 3 : 50);
+    const double holes = trial % 4 == 0 ? 0.0 : rng.uniform<double>(0.0, 0.9);
+    std::vector<double> scores(m);
+    std::vector<Index> ids(m);
+    for (std::size_t i = 0; i < m; ++i) {
+      scores[i] = rng.bernoulli(holes) ? -std::numeric_limits<double>::infinity()
+                                       : static_cast<double>(rng.uniformIndex(levels)) - 3.0;
+      ids[i] = static_cast<Index>(i);
+    }
+    const bool explicitIds = trial % 2 == 1;
+    if (explicitIds) {
+      for (std::size_t i = m; i > 1; --i) {
+        std::swap(ids[i - 1], ids[static_cast<std::size_t>(rng.uniformIndex(static_cast<Index>(i)))]);
+      }
+    }
+    const auto k = static_cast<std::size_t>(
+        1 + rng.uniformIndex(static_cast<Index>(trial % 5 == 0 ? m + 3 : std::max<std::size_t>(m / 8, 1))));
+    std::vector<std::pair<double, Index>> all;
+    for (std::size_t i = 0; i < m; ++i) {
+      if (scores[i] > -std::numeric_limits<double>::infinity()) all.emplace_back(scores[i], ids[i]);
+    }
+    std::sort(all.begin(), all.end(), cf::detail::ByScoreThenIndex());
+    if (all.size() > k) all.resize(k);
+    cf::detail::selectTop(scores.data(), explicitIds ? ids.data() : nullptr, m, k, blockMax, got);
+    INFO("trial " << trial << " m " << m << " k " << k << " levels " << levels);
+    REQUIRE(got == all);
+  }
+}
+
+TEST_CASE("similarity: results do not depend on the thread count",
           "[cf][similarity][threads]") {
   Rng rng(11);
   std::vector<Interaction> rec;
@@ -379,17 +418,14 @@ TEST_CASE("similarity: results do not depend on the thread count or the pair str
     const auto one = itemNeighbours(data, o);
     const auto oneUsers = userNeighbours(data, o);
     for (int t : {2, 3, 0}) {
-      for (std::size_t budget : {std::size_t(0), std::size_t(1) << 30}) {
-        INFO(measureName(m) << " threads " << t << " pair buffer " << budget);
-        o.threads = t;
-        o.pairBufferBytes = budget;  // 0: every row on its own (each pair twice)
-        const auto many = itemNeighbours(data, o);
-        CHECK(many.offsets() == one.offsets());
-        CHECK(many.neighbours() == one.neighbours());
-        CHECK(many.similarities() == one.similarities());
-        CHECK(userNeighbours(data, o).similarities() == oneUsers.similarities());
-        CHECK(userNeighbours(data, o).neighbours() == oneUsers.neighbours());
-      }
+      INFO(measureName(m) << " threads " << t);
+      o.threads = t;
+      const auto many = itemNeighbours(data, o);
+      CHECK(many.offsets() == one.offsets());
+      CHECK(many.neighbours() == one.neighbours());
+      CHECK(many.similarities() == one.similarities());
+      CHECK(userNeighbours(data, o).similarities() == oneUsers.similarities());
+      CHECK(userNeighbours(data, o).neighbours() == oneUsers.neighbours());
     }
   }
 }

@@ -41,12 +41,13 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <limits>
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -104,11 +105,6 @@ struct SimilarityOptions {
   Index minSupport = 1;      ///< drop pairs with fewer common features (>= 1)
   bool normalize = false;    ///< divide each row by its largest similarity (ItemCF-Norm)
   int threads = 1;           ///< 0 = hardware concurrency; results do not depend on it
-  /// Bytes the fit may use for per-row candidate heaps (rows x k x 16) to visit each
-  /// pair once instead of twice. Worth it while the heaps stay in cache (the default,
-  /// 4 MiB, covers 1700 rows x K = 150); above it (or with 0) every row is computed on
-  /// its own with a local heap. Both strategies give identical graphs.
-  std::size_t pairBufferBytes = std::size_t(4) << 20;
   ProgressCallback progress; ///< called with rows done (from worker threads, serialised)
 
   void validate(std::string_view where) const {
@@ -233,8 +229,9 @@ struct SimilarityWorkspace {
   std::vector<Moments> moments;
   std::vector<Index> touched;
   Index touchedCount = 0;  // -1: dense row, scan the accumulator
-  std::vector<std::int64_t> starts;  // per feature of the row: first position to visit
   std::vector<std::pair<double, Index>> candidates;
+  std::vector<double> scores, blockMax;  // a row's candidates before selection, and scratch
+  std::vector<Index> ids;
   std::vector<Index> queryFeatures;
   std::vector<double> queryValues;
 };
@@ -390,6 +387,59 @@ inline void keepTop(std::vector<std::pair<double, Index>>& c, Index k) {
   }
   std::sort(c.begin(), c.end(), ByScoreThenIndex());
 }
+
+/// The k best of the m candidates (scores[i], ids[i]) by ByScoreThenIndex, sorted best
+/// first, into `out`; ids == nullptr means ids[i] = i, and a score of -inf marks a
+/// non-candidate. Equal to offering every candidate to a TopK, but its cost hardly
+/// depends on k: the k-th largest of the maxima of the full blocks of 8 scores is a lower
+/// bound on the k-th largest score (those k maxima belong to k distinct candidates), so
+/// only the candidates at or above it (a few k on real data) are compared and sorted.
+/// `blockMax` is scratch space.
+inline void selectTop(const double* scores, const Index* ids, std::size_t m, std::size_t k,
+                      std::vector<double>& blockMax, std::vector<std::pair<double, Index>>& out) {
+  out.clear();
+  if (k == 0) return;
+  constexpr double none = -std::numeric_limits<double>::infinity();
+  constexpr std::size_t block = 8;
+  const std::size_t blocks = m / block;
+  double bound = none;
+  if (blocks >= 2 * k) {
+    blockMax.resize(2 * blocks);
+    for (std::size_t j = 0; j < blocks; ++j) {
+      const double* s = scores + j * block;
+      double mx = s[0];
+      for (std::size_t i = 1; i < block; ++i) mx = s[i] > mx ? s[i] : mx;
+      blockMax[j] = mx;
+    }
+    const auto first = blockMax.begin() + static_cast<std::ptrdiff_t>(blocks);
+    std::copy(blockMax.begin(), first, first);
+    std::nth_element(first, first + static_cast<std::ptrdiff_t>(k - 1), blockMax.end(), std::greater<double>());
+    bound = first[static_cast<std::ptrdiff_t>(k - 1)];
+  }
+  auto take = [&](std::size_t i) {
+    if (scores[i] >= bound && scores[i] > none) out.emplace_back(scores[i], ids ? ids[i] : static_cast<Index>(i));
+  };
+  if (bound > none) {
+    for (std::size_t j = 0; j < blocks; ++j) {
+      if (blockMax[j] < bound) continue;
+      for (std::size_t i = j * block; i < (j + 1) * block; ++i) take(i);
+    }
+    for (std::size_t i = blocks * block; i < m; ++i) take(i);
+  } else {
+    for (std::size_t i = 0; i < m; ++i) take(i);
+  }
+  if (out.size() > k) {
+    std::nth_element(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(k), out.end(), ByScoreThenIndex());
+    out.resize(k);
+  }
+  std::sort(out.begin(), out.end(), ByScoreThenIndex());
+}
+
+/// Callback tag of SimilarityEngine's visits: instead of a call per candidate, leave the
+/// row's candidates in the workspace, w.scores[b] for every entity b (-inf: not a
+/// candidate) with w.ids empty after a dense row, or (w.scores[i], w.ids[i]) pairs after a
+/// sparse one.
+struct CollectScores {};
 
 /// Computes the similarities of one entity (a row of X, or an external vector over the
 /// same features) with every entity that shares a feature with it.
@@ -552,47 +602,17 @@ class SimilarityEngine {
     dispatch(xt, w.queryFeatures.data(), w.queryValues.data(), static_cast<Index>(query.size()), self, s, w, f);
   }
 
-  /// Calls f(b, support, s(a -> b), s(b -> a)) for every entity b > a sharing >=
-  /// minSupport features with a: each pair once (fitting uses this to halve the work).
-  template <typename F>
-  void visitUpper(const SparseMatrix& x0, const SparseMatrix& xt0, Index a, SimilarityWorkspace& w, F&& f) const {
-    const SparseMatrix& x = m_centred ? m_centredX : x0;
-    const SparseMatrix& xt = m_centred ? m_centredXT : xt0;
-    const auto b = x.outerIndexPtr()[a], e = x.outerIndexPtr()[a + 1];
-    Stats s;
-    s.count = m_count[static_cast<std::size_t>(a)];
-    s.rootCount = std::sqrt(s.count);
-    if (!m_norm.empty()) s.norm = m_norm[static_cast<std::size_t>(a)];
-    const auto* features = x.innerIndexPtr() + b;
-    const auto* values = x.valuePtr() + b;
-    switch (m_options.measure) {
-#define EIGENREC_CF_UPPER(M) \
-  case M: return run<M, true>(xt, features, values, e - b, a, s, w, f);
-      EIGENREC_CF_UPPER(Measure::cosine)
-      EIGENREC_CF_UPPER(Measure::weightedCosine)
-      EIGENREC_CF_UPPER(Measure::jaccard)
-      EIGENREC_CF_UPPER(Measure::conditionalProbability)
-      EIGENREC_CF_UPPER(Measure::inverseFrequency)
-      EIGENREC_CF_UPPER(Measure::coratedCosine)
-      EIGENREC_CF_UPPER(Measure::adjustedCosine)
-      EIGENREC_CF_UPPER(Measure::pearson)
-      EIGENREC_CF_UPPER(Measure::msd)
-#undef EIGENREC_CF_UPPER
-    }
-  }
-
   /// The K best neighbours of entity a (or, if `query` is given, of that external vector,
   /// skipping entity a) into w.candidates, sorted, normalised if requested.
   void topNeighbours(const SparseMatrix& x, const SparseMatrix& xt, Index a, SimilarityWorkspace& w,
                      const std::vector<std::pair<Index, Scalar>>* query = nullptr) const {
-    TopK top(w.candidates, m_options.k);
-    auto collect = [&](Index b, double, double sim) { top.offer(sim, b); };
     if (query != nullptr) {
-      visitQuery(xt, *query, a, w, collect);
+      visitQuery(xt, *query, a, w, CollectScores{});
     } else {
-      visitEntity(x, xt, a, w, collect);
+      visitEntity(x, xt, a, w, CollectScores{});
     }
-    top.finish();
+    selectTop(w.scores.data(), w.ids.empty() ? nullptr : w.ids.data(), w.scores.size(),
+              static_cast<std::size_t>(m_options.k), w.blockMax, w.candidates);
     if (m_options.normalize && !w.candidates.empty() && w.candidates.front().first > 0) {
       const double top = w.candidates.front().first;
       for (auto& c : w.candidates) c.first /= top;
@@ -635,96 +655,165 @@ class SimilarityEngine {
     }
   }
 
+  /// Whether similarities depend on the support n_ab beyond n_ab > 0.
+  bool usesSupport() const noexcept { return m_options.minSupport > 1 || m_options.shrinkage > 0; }
+
   static constexpr bool usesDot(Measure m) { return m == Measure::weightedCosine || m == Measure::inverseFrequency; }
   static constexpr bool usesMoments(Measure m) {
     return m == Measure::coratedCosine || m == Measure::adjustedCosine || m == Measure::pearson || m == Measure::msd;
   }
 
-  /// Upper = false: every entity b != self; Upper = true: only b > self (and f receives
-  /// both s(self -> b) and s(b -> self)).
-  template <Measure M, bool Upper = false, typename Feature, typename Value, typename F>
+  /// Accumulates the co-occurrence statistics of one row (every entity b != self that
+  /// shares a feature with it), then hands the similarities to f (see finish) or leaves
+  /// them in the workspace (f is CollectScores, see collect).
+  template <Measure M, typename Feature, typename Value, typename F>
   void run(const SparseMatrix& xt, const Feature* features, const Value* values, Index size, Index self,
            const Stats& s, SimilarityWorkspace& w, F& f) const {
     const StorageIndex* outer = xt.outerIndexPtr();
-    const StorageIndex* inner = xt.innerIndexPtr();
-    // Where each feature's entity list starts (Upper: after `self`).
-    auto& starts = w.starts;
-    starts.resize(static_cast<std::size_t>(size));
     Index work = 0;
     for (Index p = 0; p < size; ++p) {
       const auto feature = static_cast<Index>(features[p]);
-      auto qb = outer[feature];
-      if constexpr (Upper) {
-        qb = static_cast<StorageIndex>(std::upper_bound(inner + qb, inner + outer[feature + 1],
-                                                        static_cast<StorageIndex>(self)) - inner);
-      }
-      starts[static_cast<std::size_t>(p)] = qb;
-      work += static_cast<Index>(outer[feature + 1] - qb);
+      work += static_cast<Index>(outer[feature + 1] - outer[feature]);
     }
     // Dense rows (the accumulator fills up) are finished by scanning the accumulator;
     // sparse rows keep the list of entities they touched. The inner loop of the dense
     // variant has no dependency between iterations beyond the counters themselves.
+    constexpr bool collecting = std::is_same_v<std::decay_t<F>, CollectScores>;
     if (entities() <= 4 * work) {
-      accumulate<M, true>(xt, features, values, size, w);
+      // IUF weights are positive, so a dense row collected without a support filter or
+      // shrinkage needs no counts: dot > 0 marks the candidates (one update per visit
+      // instead of two).
+      if (collecting && M == Measure::inverseFrequency && !usesSupport()) {
+        accumulate<M, true, false>(xt, features, values, size, w);
+      } else {
+        accumulate<M, true>(xt, features, values, size, w);
+      }
     } else {
       accumulate<M, false>(xt, features, values, size, w);
     }
-    // Finish: similarity of each reached entity, then reset the accumulator.
+    if constexpr (collecting) {
+      (void)f;
+      collect<M>(self, s, w);
+    } else {
+      finish<M>(self, s, w, f);
+    }
+  }
+
+  /// Calls f(b, support, similarity) for each entity reached by the current row, resetting
+  /// the accumulator.
+  template <Measure M, typename F>
+  void finish(Index self, const Stats& s, SimilarityWorkspace& w, F& f) const {
     std::int32_t* count = w.count.data();
     const double minSupport = static_cast<double>(m_options.minSupport);
     const double shrinkage = m_options.shrinkage;
-    auto finish = [&](Index b) {
+    auto one = [&](Index b) {
       const double n = static_cast<double>(count[b]);
+      double sim = pairSimilarity<M>(n, b, s, w);
       count[b] = 0;
-      double sim = 0;
-      if constexpr (usesMoments(M)) {
-        auto& m = w.moments[static_cast<std::size_t>(b)];
-        sim = momentSimilarity<M>(n, m);
-        m = {};
-      } else if constexpr (usesDot(M)) {
-        const double dot = w.dot[static_cast<std::size_t>(b)];
-        w.dot[static_cast<std::size_t>(b)] = 0;
-        if constexpr (M == Measure::inverseFrequency) {
-          sim = dot / (s.rootCount * m_rootCount[static_cast<std::size_t>(b)]);
-        } else {
-          const double d = s.norm * m_norm[static_cast<std::size_t>(b)];
-          sim = d > 0 ? dot / d : 0.0;
-        }
-      } else if constexpr (M == Measure::cosine) {
-        sim = n / (s.rootCount * m_rootCount[static_cast<std::size_t>(b)]);
-      } else if constexpr (M == Measure::jaccard) {
-        sim = n / (s.count + m_count[static_cast<std::size_t>(b)] - n);
-      } else {
-        static_assert(M == Measure::conditionalProbability);
-        sim = n / (s.count * m_damp[static_cast<std::size_t>(b)]);
-      }
+      if constexpr (usesMoments(M)) w.moments[static_cast<std::size_t>(b)] = {};
+      if constexpr (usesDot(M)) w.dot[static_cast<std::size_t>(b)] = 0;
       if (b == self || n < minSupport) return;
-      const double shrink = shrinkage > 0 ? n / (n + shrinkage) : 1.0;
-      if (shrinkage > 0) sim *= shrink;
-      if constexpr (Upper) {
-        double back = sim;  // s(b -> self): the same for every symmetric measure
-        if constexpr (M == Measure::conditionalProbability) {
-          back = n / (m_count[static_cast<std::size_t>(b)] * m_damp[static_cast<std::size_t>(self)]);
-          if (shrinkage > 0) back *= shrink;
-        }
-        f(b, n, sim, back);
-      } else {
-        f(b, n, sim);
-      }
+      if (shrinkage > 0) sim *= n / (n + shrinkage);
+      f(b, n, sim);
     };
     if (w.touchedCount < 0) {
       const Index n = entities();
-      for (Index b = Upper ? self + 1 : 0; b < n; ++b) {
-        if (count[b] != 0) finish(b);
+      for (Index b = 0; b < n; ++b) {
+        if (count[b] != 0) one(b);
       }
     } else {
-      for (Index t = 0; t < w.touchedCount; ++t) finish(w.touched[static_cast<std::size_t>(t)]);
+      for (Index t = 0; t < w.touchedCount; ++t) one(w.touched[static_cast<std::size_t>(t)]);
+    }
+  }
+
+  /// s(self -> b) before shrinkage from the accumulated statistics of b (n = support).
+  template <Measure M>
+  double pairSimilarity(double n, Index b, const Stats& s, const SimilarityWorkspace& w) const {
+    const auto i = static_cast<std::size_t>(b);
+    if constexpr (usesMoments(M)) {
+      return momentSimilarity<M>(n, w.moments[i]);
+    } else if constexpr (M == Measure::inverseFrequency) {
+      return w.dot[i] / (s.rootCount * m_rootCount[i]);
+    } else if constexpr (M == Measure::weightedCosine) {
+      const double d = s.norm * m_norm[i];
+      return d > 0 ? w.dot[i] / d : 0.0;
+    } else if constexpr (M == Measure::cosine) {
+      return n / (s.rootCount * m_rootCount[i]);
+    } else if constexpr (M == Measure::jaccard) {
+      return n / (s.count + m_count[i] - n);
+    } else {
+      static_assert(M == Measure::conditionalProbability);
+      return n / (s.count * m_damp[i]);
+    }
+  }
+
+  /// The candidates of the current row into w.scores (see CollectScores), resetting the
+  /// accumulator. A dense row is one branch-free pass over every entity (vectorised for
+  /// the count and dot measures); a sparse row visits its touched list.
+  template <Measure M>
+  void collect(Index self, const Stats& s, SimilarityWorkspace& w) const {
+    std::int32_t* count = w.count.data();
+    const double minSupport = static_cast<double>(m_options.minSupport);
+    const double shrinkage = m_options.shrinkage;
+    constexpr double none = -std::numeric_limits<double>::infinity();
+    w.ids.clear();
+    if (w.touchedCount < 0) {
+      const Index n = entities();
+      w.scores.resize(static_cast<std::size_t>(n));
+      double* out = w.scores.data();
+      if constexpr (usesMoments(M)) {
+        for (Index b = 0; b < n; ++b) {
+          const double c = static_cast<double>(count[b]);
+          if (c == 0) {
+            out[b] = none;
+            continue;
+          }
+          double sim = pairSimilarity<M>(c, b, s, w);
+          if (shrinkage > 0) sim *= c / (c + shrinkage);
+          out[b] = c >= minSupport ? sim : none;
+          w.moments[static_cast<std::size_t>(b)] = {};
+        }
+      } else {
+        // Two passes, so that neither holds a conditional division (which the
+        // vectoriser must not speculate).
+        if (shrinkage > 0) {
+          for (Index b = 0; b < n; ++b) {
+            const double c = static_cast<double>(count[b]);
+            out[b] = pairSimilarity<M>(c, b, s, w) * (c / (c + shrinkage));
+          }
+        } else {
+          for (Index b = 0; b < n; ++b) out[b] = pairSimilarity<M>(static_cast<double>(count[b]), b, s, w);
+        }
+        if (M == Measure::inverseFrequency && !usesSupport()) {
+          const double* dot = w.dot.data();
+          for (Index b = 0; b < n; ++b) out[b] = dot[b] > 0 ? out[b] : none;  // counts not kept (see run)
+        } else {
+          for (Index b = 0; b < n; ++b) out[b] = static_cast<double>(count[b]) >= minSupport ? out[b] : none;
+        }
+      }
+      std::fill(w.count.begin(), w.count.end(), 0);
+      if constexpr (usesDot(M)) std::fill(w.dot.begin(), w.dot.end(), 0.0);
+      if (self >= 0 && self < n) out[self] = none;
+      return;
+    }
+    w.scores.clear();
+    for (Index t = 0; t < w.touchedCount; ++t) {
+      const Index b = w.touched[static_cast<std::size_t>(t)];
+      const double c = static_cast<double>(count[b]);
+      double sim = pairSimilarity<M>(c, b, s, w);
+      count[b] = 0;
+      if constexpr (usesMoments(M)) w.moments[static_cast<std::size_t>(b)] = {};
+      if constexpr (usesDot(M)) w.dot[static_cast<std::size_t>(b)] = 0;
+      if (b == self || c < minSupport) continue;
+      if (shrinkage > 0) sim *= c / (c + shrinkage);
+      w.scores.push_back(sim);
+      w.ids.push_back(b);
     }
   }
 
   /// The co-occurrence statistics of one row. Dense: no list of touched entities
   /// (w.touchedCount = -1); otherwise w.touched[0, touchedCount) lists them.
-  template <Measure M, bool Dense, typename Feature, typename Value>
+  template <Measure M, bool Dense, bool Count = true, typename Feature, typename Value>
   void accumulate(const SparseMatrix& xt, const Feature* features, const Value* values, Index size,
                   SimilarityWorkspace& w) const {
     const StorageIndex* outer = xt.outerIndexPtr();
@@ -735,14 +824,14 @@ class SimilarityEngine {
     Index nt = 0;
     auto visit = [&](Index b) {
       if constexpr (Dense) {
-        ++count[b];
+        if constexpr (Count) ++count[b];
       } else {
         if (count[b]++ == 0) touched[nt++] = b;
       }
     };
     for (Index p = 0; p < size; ++p) {
       const auto feature = static_cast<Index>(features[p]);
-      const auto qb = w.starts[static_cast<std::size_t>(p)], qe = outer[feature + 1];
+      const auto qb = outer[feature], qe = outer[feature + 1];
       if constexpr (usesMoments(M)) {
         const double xa = static_cast<double>(values[p]);
         SimilarityWorkspace::Moments* mo = w.moments.data();
@@ -811,101 +900,6 @@ class SimilarityEngine {
 
 namespace detail {
 
-/// One top-k heap per row, filled from many threads: each row has a spin lock and an
-/// atomic copy of its current threshold, so most offers are rejected without locking.
-/// The kept set depends only on the offers, not on their order (ByScoreThenIndex is a
-/// total order), so the result does not depend on the thread count.
-class SharedTopK {
- public:
-  SharedTopK(Index rows, Index k)
-      : m_k(static_cast<std::size_t>(k)),
-        m_data(static_cast<std::size_t>(rows) * m_k + 1),  // + the slot replaceRoot may read
-        m_size(static_cast<std::size_t>(rows), 0),
-        m_fast(static_cast<std::size_t>(rows)),
-        m_lock(static_cast<std::size_t>(rows)) {
-    for (auto& t : m_fast) t.store(-std::numeric_limits<double>::infinity(), std::memory_order_relaxed);
-    for (auto& l : m_lock) l.store(false, std::memory_order_relaxed);
-  }
-
-  /// Offers (score, index) to row `row`. Locked = false is for a single thread.
-  template <bool Locked>
-  void offer(Index row, double score, Index index) {
-    const auto r = static_cast<std::size_t>(row);
-    if (score < m_fast[r].load(std::memory_order_relaxed)) return;
-    if constexpr (Locked) {
-      while (m_lock[r].exchange(true, std::memory_order_acquire)) {
-        while (m_lock[r].load(std::memory_order_relaxed)) std::this_thread::yield();
-      }
-    }
-    auto* heap = m_data.data() + r * m_k;
-    m_size[r] = static_cast<std::uint32_t>(topk::offer(heap, m_size[r], m_k, {score, index}));
-    if (m_size[r] == m_k) m_fast[r].store(heap[0].first, std::memory_order_relaxed);
-    if constexpr (Locked) m_lock[r].store(false, std::memory_order_release);
-  }
-
-  /// The kept pairs of row `row`, sorted best first (call after all offers).
-  void take(Index row, std::vector<std::pair<double, Index>>& out) const {
-    const auto r = static_cast<std::size_t>(row);
-    const auto* heap = m_data.data() + r * m_k;
-    out.assign(heap, heap + m_size[r]);
-    std::sort(out.begin(), out.end(), ByScoreThenIndex());
-  }
-
- private:
-  std::size_t m_k;
-  std::vector<std::pair<double, Index>> m_data;
-  std::vector<std::uint32_t> m_size;
-  std::vector<std::atomic<double>> m_fast;  // score of the worst kept pair once full, -inf before
-  std::vector<std::atomic<bool>> m_lock;
-};
-
-/// Pair-once strategy: row a visits only b > a and offers the pair to both rows.
-template <typename Scalar>
-NeighbourGraph<Scalar> computeNeighboursPairOnce(const SimilarityEngine<Scalar>& engine,
-                                                 const SparseRowMatrix<Scalar>& x, const SparseRowMatrix<Scalar>& xt,
-                                                 Index k) {
-  const SimilarityOptions& options = engine.options();
-  const Index n = engine.entities();
-  SharedTopK top(n, k);
-  WorkspacePool<SimilarityWorkspace> pool;
-  SharedProgress progress(options.progress, n, "similarity", "rows");
-  constexpr Index chunk = 32;
-  const bool shared = std::min<Index>(resolveThreads(options.threads), chunkCount(0, n, chunk)) > 1;
-  parallelFor(0, n, chunk, options.threads, [&](Index begin, Index end) {
-    auto w = pool.acquire([&] { return engine.makeWorkspace(); });
-    for (Index a = begin; a < end; ++a) {
-      if (shared) {
-        engine.visitUpper(x, xt, a, *w, [&](Index b, double, double ab, double ba) {
-          top.offer<true>(a, ab, b);
-          top.offer<true>(b, ba, a);
-        });
-      } else {
-        engine.visitUpper(x, xt, a, *w, [&](Index b, double, double ab, double ba) {
-          top.offer<false>(a, ab, b);
-          top.offer<false>(b, ba, a);
-        });
-      }
-    }
-    pool.release(std::move(w));
-    progress.add(end - begin);
-  });
-  progress.finish();
-  std::vector<Index> offsets(static_cast<std::size_t>(n) + 1, 0);
-  std::vector<Index> neighbours;
-  std::vector<Scalar> similarities;
-  std::vector<std::pair<double, Index>> row;
-  for (Index a = 0; a < n; ++a) {
-    top.take(a, row);
-    const double scale = options.normalize && !row.empty() && row.front().first > 0 ? row.front().first : 1.0;
-    for (const auto& [sim, b] : row) {
-      neighbours.push_back(b);
-      similarities.push_back(static_cast<Scalar>(scale == 1.0 ? sim : sim / scale));
-    }
-    offsets[static_cast<std::size_t>(a) + 1] = static_cast<Index>(neighbours.size());
-  }
-  return NeighbourGraph<Scalar>(std::move(offsets), std::move(neighbours), std::move(similarities));
-}
-
 /// Top-K rows of every entity with a prepared engine (see computeNeighbours).
 template <typename Scalar>
 NeighbourGraph<Scalar> computeNeighbours(const SimilarityEngine<Scalar>& engine, const SparseRowMatrix<Scalar>& x,
@@ -913,10 +907,6 @@ NeighbourGraph<Scalar> computeNeighbours(const SimilarityEngine<Scalar>& engine,
   const SimilarityOptions& options = engine.options();
   const Index n = engine.entities();
   const Index k = std::min<Index>(options.k, std::max<Index>(n - 1, 0));
-  if (k > 0 && static_cast<std::size_t>(n) * static_cast<std::size_t>(k) * sizeof(std::pair<double, Index>) <=
-                   options.pairBufferBytes) {
-    return computeNeighboursPairOnce(engine, x, xt, k);
-  }
   std::vector<Index> sizes(static_cast<std::size_t>(n), 0);
   std::vector<Index> neighbours(static_cast<std::size_t>(n * k));
   std::vector<Scalar> similarities(static_cast<std::size_t>(n * k));
