@@ -355,14 +355,18 @@ class CountVectorizer {
   }
 
   template <typename Value, typename Source>
+  // Eigen 3.4's SparseMatrix has no move constructor: a matrix leaves a function by
+  // NRVO of one named result (filled by swap), never by std::move, which would copy it.
   CsrMatrix<Value> fitSource(Source& source, std::int64_t totalBytes, std::string_view where) {
+    CsrMatrix<Value> result;
     if (!m_options.vocabulary.empty()) {
       CsrMatrix<Value> m = countFixed<Value>(source, totalBytes, where);
       checkArgument(m.rows() > 0, where, "no documents");
       m_documents = m.rows();
       m_df.assign(m_vocabulary.size(), 0);
       for (Index i = 0; i < m.nonZeros(); ++i) ++m_df[static_cast<std::size_t>(m.innerIndexPtr()[i])];
-      return m;
+      result.swap(m);
+      return result;
     }
     auto chunks = detail::analyzeAll(m_analyzer, source, m_options.threads, where, m_options.progress, totalBytes);
     std::int64_t documents = 0;
@@ -397,7 +401,8 @@ class CountVectorizer {
     if (m_options.binary) {
       for (Index i = 0; i < fit.counts.nonZeros(); ++i) fit.counts.valuePtr()[i] = 1;
     }
-    return std::move(fit.counts);
+    result.swap(fit.counts);
+    return result;
   }
 
   CountVectorizerOptions m_options;

@@ -75,7 +75,7 @@ void weighRowsInPlace(SparseRowMatrix<Scalar>& m, Norm norm, int threads, Weight
 template <typename Scalar>
 SparseRowMatrix<Scalar> countsAs(const CountMatrix& counts) {
   SparseRowMatrix<Scalar> m(counts.rows(), counts.cols());
-  m.resizeNonZeros(counts.nonZeros());
+  detail::resizeNonZerosForWriting(m, counts.nonZeros());
   std::copy(counts.outerIndexPtr(), counts.outerIndexPtr() + counts.rows() + 1, m.outerIndexPtr());
   std::copy(counts.innerIndexPtr(), counts.innerIndexPtr() + counts.nonZeros(), m.innerIndexPtr());
   for (Index k = 0; k < counts.nonZeros(); ++k) m.valuePtr()[k] = static_cast<Scalar>(counts.valuePtr()[k]);
