@@ -161,6 +161,41 @@ TEMPLATE_TEST_CASE("InteractionMatrix: feedback modes and duplicate aggregation"
   CHECK(pos.items() == 3);  // ids of dropped records stay as empty columns
 }
 
+TEMPLATE_TEST_CASE("InteractionMatrix: moves take the storage, copies are deep", "[cf][data]", float, double) {
+  // Eigen 3.4's SparseMatrix has no move operations, so InteractionMatrix writes its own:
+  // a move must hand over the very same arrays (no copy) and leave the source empty.
+  InteractionLog log;
+  log.add("u0", "a");
+  log.add("u0", "b");
+  log.add("u1", "b");
+  auto a = InteractionMatrix<TestType>::fromLog(log);
+  const Matrix<double> expected = dense(a.userItems());
+  const TestType* values = a.userItems().valuePtr();
+  const auto* inner = a.itemUsers().innerIndexPtr();
+
+  InteractionMatrix<TestType> b(std::move(a));
+  CHECK(b.userItems().valuePtr() == values);
+  CHECK(b.itemUsers().innerIndexPtr() == inner);
+  CHECK(dense(b.userItems()) == expected);
+  CHECK(b.userName(1) == "u1");
+  CHECK(a.nonZeros() == 0);  // NOLINT(bugprone-use-after-move): the moved-from state is specified
+  CHECK(a.users() == 0);
+
+  InteractionMatrix<TestType> c;
+  c = std::move(b);
+  CHECK(c.userItems().valuePtr() == values);
+  CHECK(dense(c.itemUsers()) == expected.transpose());
+  CHECK(b.nonZeros() == 0);  // NOLINT(bugprone-use-after-move)
+  auto& self = c;
+  c = std::move(self);
+  CHECK(c.userItems().valuePtr() == values);
+
+  const InteractionMatrix<TestType> d = c;  // a copy owns new arrays
+  CHECK(d.userItems().valuePtr() != values);
+  CHECK(dense(d.userItems()) == expected);
+  CHECK(c.nonZeros() == 3);
+}
+
 TEMPLATE_TEST_CASE("InteractionMatrix: sparse input and bad input", "[cf][data]", float, double) {
   std::vector<Interaction> recs = {{0, 1, 2.0, 0}, {1, 0, 3.0, 0}};
   CHECK_THROWS_WITH(InteractionMatrix<TestType>::fromRecords(1, 2, recs),

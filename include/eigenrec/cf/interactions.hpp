@@ -195,6 +195,18 @@ class InteractionMatrix {
   using StorageIndex = typename SparseMatrix::StorageIndex;
 
   InteractionMatrix() = default;
+  InteractionMatrix(const InteractionMatrix&) = default;
+  InteractionMatrix& operator=(const InteractionMatrix&) = default;
+  // Eigen 3.4's SparseMatrix has no move operations (std::move of one copies it), so
+  // the moves are written out: they swap the storage, and leave `other` empty.
+  InteractionMatrix(InteractionMatrix&& other) noexcept { swapWith(other); }
+  InteractionMatrix& operator=(InteractionMatrix&& other) noexcept {
+    if (this != &other) {
+      InteractionMatrix taken(std::move(other));
+      swapWith(taken);
+    }
+    return *this;
+  }
 
   /// Builds the matrix of a log; users() and items() are the sizes of its id maps (ids
   /// that only occur in dropped records are kept as empty rows).
@@ -315,7 +327,7 @@ class InteractionMatrix {
     }
     InteractionMatrix m;
     m.m_feedback = feedback;
-    m.m_userItems = std::move(userItems);
+    m.m_userItems.swap(userItems);
     m.finishBuild();
     return m;
   }
@@ -420,6 +432,14 @@ class InteractionMatrix {
     std::copy(inner.begin(), inner.end(), m_userItems.innerIndexPtr());
     std::copy(values.begin(), values.end(), m_userItems.valuePtr());
     finishBuild();
+  }
+
+  void swapWith(InteractionMatrix& other) noexcept {
+    std::swap(m_feedback, other.m_feedback);
+    m_userItems.swap(other.m_userItems);
+    m_itemUsers.swap(other.m_itemUsers);
+    std::swap(m_userIds, other.m_userIds);
+    std::swap(m_itemIds, other.m_itemIds);
   }
 
   void finishBuild() {

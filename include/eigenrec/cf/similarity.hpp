@@ -494,35 +494,35 @@ class SimilarityEngine {
         const Index c = rowSize(xt, f);
         m_featureMean[static_cast<std::size_t>(f)] = c > 0 ? s / static_cast<double>(c) : 0.0;
       }
-      m_centredX = x;
+      auto c = std::make_shared<Centred>();
+      c->x = x;
       for (Index a = 0; a < n; ++a) {
         for (auto p = x.outerIndexPtr()[a]; p < x.outerIndexPtr()[a + 1]; ++p) {
-          m_centredX.valuePtr()[p] = static_cast<Scalar>(static_cast<double>(x.valuePtr()[p]) -
-                                                         m_featureMean[static_cast<std::size_t>(x.innerIndexPtr()[p])]);
+          c->x.valuePtr()[p] = static_cast<Scalar>(static_cast<double>(x.valuePtr()[p]) -
+                                                   m_featureMean[static_cast<std::size_t>(x.innerIndexPtr()[p])]);
         }
       }
-      m_centredXT = m_centredX.transpose();
-      m_centredXT.makeCompressed();
-      m_centred = true;
+      c->xt = c->x.transpose();
+      c->xt.makeCompressed();
+      m_centred = std::move(c);
     }
     if (m == Measure::pearson) {
       // Pearson over co-rated features is invariant to a shift of each entity's values;
       // shifting by the entity's mean rounded to an integer keeps the one-pass formula
       // n sum x_a x_b - sum x_a sum x_b accurate for data far from 0, while integer and
       // half-star ratings stay exact (a correlation that is 0 stays exactly 0).
-      m_centredX = x;
+      auto c = std::make_shared<Centred>();
+      c->x = x;
       for (Index a = 0; a < n; ++a) {
         const auto b = x.outerIndexPtr()[a], e = x.outerIndexPtr()[a + 1];
         double mean = 0;
         for (auto p = b; p < e; ++p) mean += static_cast<double>(x.valuePtr()[p]);
         mean = e > b ? std::round(mean / static_cast<double>(e - b)) : 0.0;
-        for (auto p = b; p < e; ++p) {
-          m_centredX.valuePtr()[p] = static_cast<Scalar>(static_cast<double>(x.valuePtr()[p]) - mean);
-        }
+        for (auto p = b; p < e; ++p) c->x.valuePtr()[p] = static_cast<Scalar>(static_cast<double>(x.valuePtr()[p]) - mean);
       }
-      m_centredXT = m_centredX.transpose();
-      m_centredXT.makeCompressed();
-      m_centred = true;
+      c->xt = c->x.transpose();
+      c->xt.makeCompressed();
+      m_centred = std::move(c);
     }
     m_entities = n;
   }
@@ -540,7 +540,7 @@ class SimilarityEngine {
     };
     return sizeof(double) * (m_count.size() + m_rootCount.size() + m_norm.size() + m_damp.size() + m_featureWeight.size() +
                              m_featureMean.size()) +
-           (m_centred ? bytes(m_centredX) + bytes(m_centredXT) : 0);
+           (m_centred ? bytes(m_centred->x) + bytes(m_centred->xt) : 0);
   }
 
   std::unique_ptr<SimilarityWorkspace> makeWorkspace() const {
@@ -560,8 +560,8 @@ class SimilarityEngine {
   /// features with entity a (shrinkage applied), in the order b was first reached.
   template <typename F>
   void visitEntity(const SparseMatrix& x0, const SparseMatrix& xt0, Index a, SimilarityWorkspace& w, F&& f) const {
-    const SparseMatrix& x = m_centred ? m_centredX : x0;
-    const SparseMatrix& xt = m_centred ? m_centredXT : xt0;
+    const SparseMatrix& x = m_centred ? m_centred->x : x0;
+    const SparseMatrix& xt = m_centred ? m_centred->xt : xt0;
     const auto b = x.outerIndexPtr()[a], e = x.outerIndexPtr()[a + 1];
     Stats s;
     s.count = m_count[static_cast<std::size_t>(a)];
@@ -576,7 +576,7 @@ class SimilarityEngine {
   template <typename F>
   void visitQuery(const SparseMatrix& xt0, const std::vector<std::pair<Index, Scalar>>& query, Index self,
                   SimilarityWorkspace& w, F&& f) const {
-    const SparseMatrix& xt = m_centred ? m_centredXT : xt0;
+    const SparseMatrix& xt = m_centred ? m_centred->xt : xt0;
     w.queryFeatures.clear();
     w.queryValues.clear();
     for (const auto& [feature, value] : query) {
@@ -891,8 +891,13 @@ class SimilarityEngine {
 
   SimilarityOptions m_options;
   Index m_entities = 0;
-  bool m_centred = false;
-  SparseMatrix m_centredX, m_centredXT;
+  // adjustedCosine / pearson: X with centred values and its transpose, immutable once
+  // built (shared, so that moving or copying an engine never copies them: Eigen 3.4's
+  // SparseMatrix has no move operations).
+  struct Centred {
+    SparseMatrix x, xt;
+  };
+  std::shared_ptr<const Centred> m_centred;
   std::vector<double> m_count, m_rootCount, m_norm, m_damp, m_featureWeight, m_featureMean;
 };
 
