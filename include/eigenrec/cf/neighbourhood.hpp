@@ -805,8 +805,11 @@ class NeighbourhoodModel {
     } else {
       // Binary feedback: every value is 1, so s * value is s (the same sums, one load less).
       const bool unit = m_data.feedback() == Feedback::binary;
-      for (const auto& [s, v] : w.neighbours) {
-        const History hv = historyOf(v);
+      for (const auto& neighbour : w.neighbours) {
+        // By value: a reference into w.neighbours would be reloaded after every store
+        // to score (both are doubles, so the compiler must assume they may alias).
+        const double s = neighbour.first;
+        const History hv = historyOf(neighbour.second);
         if (unit) {
           for (Index q = 0; q < hv.size; ++q) add(static_cast<Index>(hv.items[q]), s);
         } else {
