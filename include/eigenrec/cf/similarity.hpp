@@ -797,18 +797,11 @@ class SimilarityEngine {
       return;
     }
     w.scores.clear();
-    for (Index t = 0; t < w.touchedCount; ++t) {
-      const Index b = w.touched[static_cast<std::size_t>(t)];
-      const double c = static_cast<double>(count[b]);
-      double sim = pairSimilarity<M>(c, b, s, w);
-      count[b] = 0;
-      if constexpr (usesMoments(M)) w.moments[static_cast<std::size_t>(b)] = {};
-      if constexpr (usesDot(M)) w.dot[static_cast<std::size_t>(b)] = 0;
-      if (b == self || c < minSupport) continue;
-      if (shrinkage > 0) sim *= c / (c + shrinkage);
+    auto push = [&](Index b, double, double sim) {
       w.scores.push_back(sim);
       w.ids.push_back(b);
-    }
+    };
+    finish<M>(self, s, w, push);
   }
 
   /// The co-occurrence statistics of one row. Dense: no list of touched entities
