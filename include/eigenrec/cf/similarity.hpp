@@ -494,35 +494,29 @@ class SimilarityEngine {
         const Index c = rowSize(xt, f);
         m_featureMean[static_cast<std::size_t>(f)] = c > 0 ? s / static_cast<double>(c) : 0.0;
       }
-      auto c = std::make_shared<Centred>();
-      c->x = x;
+      SparseMatrix centred = x;
       for (Index a = 0; a < n; ++a) {
         for (auto p = x.outerIndexPtr()[a]; p < x.outerIndexPtr()[a + 1]; ++p) {
-          c->x.valuePtr()[p] = static_cast<Scalar>(static_cast<double>(x.valuePtr()[p]) -
-                                                   m_featureMean[static_cast<std::size_t>(x.innerIndexPtr()[p])]);
+          centred.valuePtr()[p] = static_cast<Scalar>(static_cast<double>(x.valuePtr()[p]) -
+                                                      m_featureMean[static_cast<std::size_t>(x.innerIndexPtr()[p])]);
         }
       }
-      c->xt = c->x.transpose();
-      c->xt.makeCompressed();
-      m_centred = std::move(c);
+      setCentred(centred);
     }
     if (m == Measure::pearson) {
       // Pearson over co-rated features is invariant to a shift of each entity's values;
       // shifting by the entity's mean rounded to an integer keeps the one-pass formula
       // n sum x_a x_b - sum x_a sum x_b accurate for data far from 0, while integer and
       // half-star ratings stay exact (a correlation that is 0 stays exactly 0).
-      auto c = std::make_shared<Centred>();
-      c->x = x;
+      SparseMatrix centred = x;
       for (Index a = 0; a < n; ++a) {
         const auto b = x.outerIndexPtr()[a], e = x.outerIndexPtr()[a + 1];
         double mean = 0;
         for (auto p = b; p < e; ++p) mean += static_cast<double>(x.valuePtr()[p]);
         mean = e > b ? std::round(mean / static_cast<double>(e - b)) : 0.0;
-        for (auto p = b; p < e; ++p) c->x.valuePtr()[p] = static_cast<Scalar>(static_cast<double>(x.valuePtr()[p]) - mean);
+        for (auto p = b; p < e; ++p) centred.valuePtr()[p] = static_cast<Scalar>(static_cast<double>(x.valuePtr()[p]) - mean);
       }
-      c->xt = c->x.transpose();
-      c->xt.makeCompressed();
-      m_centred = std::move(c);
+      setCentred(centred);
     }
     m_entities = n;
   }
@@ -655,8 +649,13 @@ class SimilarityEngine {
     }
   }
 
-  /// Whether similarities depend on the support n_ab beyond n_ab > 0.
-  bool usesSupport() const noexcept { return m_options.minSupport > 1 || m_options.shrinkage > 0; }
+  /// Whether a dense row collected for selection (CollectScores) needs the co-occurrence
+  /// counts. IUF weights are positive, so without a support filter or shrinkage dot > 0
+  /// marks the candidates and the counts can be skipped (one update per visit, not two).
+  template <Measure M>
+  bool collectsCounts() const noexcept {
+    return M != Measure::inverseFrequency || m_options.minSupport > 1 || m_options.shrinkage > 0;
+  }
 
   static constexpr bool usesDot(Measure m) { return m == Measure::weightedCosine || m == Measure::inverseFrequency; }
   static constexpr bool usesMoments(Measure m) {
@@ -680,10 +679,7 @@ class SimilarityEngine {
     // variant has no dependency between iterations beyond the counters themselves.
     constexpr bool collecting = std::is_same_v<std::decay_t<F>, CollectScores>;
     if (entities() <= 4 * work) {
-      // IUF weights are positive, so a dense row collected without a support filter or
-      // shrinkage needs no counts: dot > 0 marks the candidates (one update per visit
-      // instead of two).
-      if (collecting && M == Measure::inverseFrequency && !usesSupport()) {
+      if (collecting && !collectsCounts<M>()) {
         accumulate<M, true, false>(xt, features, values, size, w);
       } else {
         accumulate<M, true>(xt, features, values, size, w);
@@ -784,14 +780,14 @@ class SimilarityEngine {
         } else {
           for (Index b = 0; b < n; ++b) out[b] = pairSimilarity<M>(static_cast<double>(count[b]), b, s, w);
         }
-        if (M == Measure::inverseFrequency && !usesSupport()) {
-          const double* dot = w.dot.data();
-          for (Index b = 0; b < n; ++b) out[b] = dot[b] > 0 ? out[b] : none;  // counts not kept (see run)
-        } else {
+        if (collectsCounts<M>()) {
           for (Index b = 0; b < n; ++b) out[b] = static_cast<double>(count[b]) >= minSupport ? out[b] : none;
+        } else {
+          const double* dot = w.dot.data();
+          for (Index b = 0; b < n; ++b) out[b] = dot[b] > 0 ? out[b] : none;
         }
       }
-      std::fill(w.count.begin(), w.count.end(), 0);
+      if (collectsCounts<M>()) std::fill(w.count.begin(), w.count.end(), 0);
       if constexpr (usesDot(M)) std::fill(w.dot.begin(), w.dot.end(), 0.0);
       if (self >= 0 && self < n) out[self] = none;
       return;
@@ -891,6 +887,15 @@ class SimilarityEngine {
     SparseMatrix x, xt;
   };
   std::shared_ptr<const Centred> m_centred;
+
+  /// Keeps `x` (its storage taken by swap) and its transpose as the centred matrices.
+  void setCentred(SparseMatrix& x) {
+    auto c = std::make_shared<Centred>();
+    c->x.swap(x);
+    c->xt = c->x.transpose();
+    c->xt.makeCompressed();
+    m_centred = std::move(c);
+  }
   std::vector<double> m_count, m_rootCount, m_norm, m_damp, m_featureWeight, m_featureMean;
 };
 

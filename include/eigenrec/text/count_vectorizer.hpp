@@ -354,9 +354,9 @@ class CountVectorizer {
     return m;
   }
 
-  template <typename Value, typename Source>
   // Eigen 3.4's SparseMatrix has no move constructor: a matrix leaves a function by
   // NRVO of one named result (filled by swap), never by std::move, which would copy it.
+  template <typename Value, typename Source>
   CsrMatrix<Value> fitSource(Source& source, std::int64_t totalBytes, std::string_view where) {
     CsrMatrix<Value> result;
     if (!m_options.vocabulary.empty()) {

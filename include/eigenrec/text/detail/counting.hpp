@@ -247,7 +247,6 @@ inline void analyzeChunk(const Analyzer& analyzer, const DocumentBlock& block, s
   std::size_t bytes = 0;
   for (std::size_t d = begin; d < end; ++d) bytes += block.docs[d].size();
   chunk.stream.reserve(unigrams ? bytes / 8 : (word ? bytes / 5 : bytes + bytes / 4));
-  if (word) chunk.units.reserve(bytes / 64);  // English prose: about one new word per 85 bytes
   // Unigram path: each document's distinct tokens and their counts, straight away.
   struct LocalUnit {
     std::uint32_t lastDoc;  // chunk-local document + 1 that last saw the unit

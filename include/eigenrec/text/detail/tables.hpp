@@ -74,15 +74,6 @@ class StringTable {
 
   std::size_t size() const noexcept { return m_hashes.size(); }
 
-  /// Room for `expected` strings without rehashing (load factor 1/2).
-  void reserve(std::size_t expected) {
-    std::size_t capacity = m_slots.size();
-    while (capacity < 2 * expected) capacity *= 2;
-    if (capacity > m_slots.size()) rehash(capacity);
-    m_hashes.reserve(expected);
-    m_offsets.reserve(expected + 1);
-  }
-
   std::string_view at(std::uint32_t id) const noexcept {
     return std::string_view(m_arena.data() + m_offsets[id], m_offsets[id + 1] - m_offsets[id]);
   }
