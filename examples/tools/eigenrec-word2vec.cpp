@@ -159,7 +159,7 @@ int train(int argc, char** argv) {
     } else {
       auto vo = o.vocabulary;
       if (debug > 1) vo.progress = ProgressLine(ProgressLine::Mode::automatic);
-      model->setVocabulary(Vocabulary::build(corpus, vo));
+      model->setVocabulary(Vocabulary::build(corpus, vo, o.threads));
     }
   }
   if (debug > 0) {

@@ -135,6 +135,88 @@ TEST_CASE("Vocabulary: pruning while counting follows ReduceVocab", "[embedding]
   CHECK(v.size() < 1000);
 }
 
+namespace {
+
+// About 400 kB of text: Zipf-like words (many ties among the rare ones, first seen all
+// over the corpus), tabs, '\r', multi-byte UTF-8 and lines of every length.
+std::string shardedText() {
+  std::string text;
+  std::uint64_t state = 12345;
+  const auto next = [&]() {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<std::uint32_t>(state >> 33);
+  };
+  const char* separators[] = {" ", " ", " ", "\t", "\r\n", "\n", "  "};
+  while (text.size() < 400000) {
+    const std::uint32_t r = next() % 1000;
+    const std::uint32_t id = r < 500 ? r % 20 : (r < 900 ? next() % 2000 : next() % 30000);
+    text += (id % 7 == 0) ? "\xc3\xa9t\xc3\xa9" : "w";
+    text += std::to_string(id);
+    text += separators[next() % 7];
+  }
+  return text;
+}
+
+void requireSameVocabulary(const Vocabulary& a, const Vocabulary& b) {
+  REQUIRE(a.size() == b.size());
+  CHECK(a.corpusWords() == b.corpusWords());
+  bool same = true;
+  for (Index i = 0; i < a.size(); ++i) same = same && a.word(i) == b.word(i) && a.count(i) == b.count(i);
+  CHECK(same);
+}
+
+}  // namespace
+
+TEST_CASE("Vocabulary: counting in parallel shards gives the serial vocabulary", "[embedding][vocabulary]") {
+  const std::string text = shardedText();
+  VocabularyOptions options;
+  options.minCount = 1;
+  const auto corpus = TextCorpus::fromString(text);
+  const auto serial = Vocabulary::build(corpus, options, 1);
+  REQUIRE(serial.size() > 5000);
+  CHECK(serial.corpusWords() > 50000);
+  for (int threads : {2, 3, 4, 7}) {
+    INFO("threads " << threads);
+    requireSameVocabulary(serial, Vocabulary::build(corpus, options, threads));
+  }
+  // From a file (the streamed reader), with the usual min-count.
+  const std::string path = tempPath("vocab_shards.txt");
+  {
+    std::ofstream os(path, std::ios::binary);
+    os << text;
+  }
+  options.minCount = 5;
+  const auto file = TextCorpus::fromFile(path);
+  requireSameVocabulary(Vocabulary::build(file, options, 1), Vocabulary::build(file, options, 3));
+  std::filesystem::remove(path);
+
+  // More distinct words than pruneAbove: pruning depends on the order of the words, so
+  // the result must still be the serial pass's.
+  options.minCount = 1;
+  options.pruneAbove = 1000;
+  const auto pruned = Vocabulary::build(corpus, options, 1);
+  CHECK(pruned.size() < 1000);
+  requireSameVocabulary(pruned, Vocabulary::build(corpus, options, 4));
+
+  // Bad text far from the start: the same error, with its line, as the serial pass.
+  std::string bad = text;
+  bad.insert(bad.size() * 3 / 4, " ab\xff ");
+  const auto badCorpus = TextCorpus::fromString(bad, "bad.txt");
+  std::string serialError, parallelError;
+  try {
+    Vocabulary::build(badCorpus, options, 1);
+  } catch (const FormatError& e) {
+    serialError = e.what();
+  }
+  try {
+    Vocabulary::build(badCorpus, options, 4);
+  } catch (const FormatError& e) {
+    parallelError = e.what();
+  }
+  CHECK_THAT(serialError, Catch::Contains("bad.txt:") && Catch::Contains("UTF-8"));
+  CHECK(parallelError == serialError);
+}
+
 TEST_CASE("Vocabulary: word2vec.c vocabulary file round trip and errors", "[embedding][vocabulary]") {
   const auto v = Vocabulary::fromCounts({{"the", 10}, {"cat", 3}, {"</s>", 4}, {"sat", 3}, {"mat", 1}});
   // The default minCount = 5 keeps only "the" (and </s>, whatever its count).

@@ -5,16 +5,21 @@
 #define EIGENREC_EMBEDDING_VOCABULARY_HPP
 
 #include <eigenrec/core/checks.hpp>
+#include <eigenrec/core/parallel.hpp>
 #include <eigenrec/core/progress.hpp>
 #include <eigenrec/core/serialize.hpp>
 #include <eigenrec/embedding/corpus.hpp>
 #include <eigenrec/io/line_reader.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <istream>
+#include <limits>
+#include <new>
 #include <numeric>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -135,21 +140,25 @@ class Vocabulary {
   }
 
   /// Counts the words of `corpus` (one streaming pass) and keeps the frequent ones.
+  /// With `threads` > 1 (0 = all cores) byte-range shards of the corpus are counted in
+  /// parallel and merged in corpus order: the vocabulary, its order and its counts are
+  /// the same for every thread count. (When the shards together hold more than
+  /// options.pruneAbove distinct words, or a shard meets bad text, the serial pass runs
+  /// instead: pruning depends on the order of the words, and the serial pass reports
+  /// the first error with its line.)
   /// Throws std::invalid_argument if no word reaches minCount, FormatError on bad text.
-  static Vocabulary build(const TextCorpus& corpus, const VocabularyOptions& options = {}) {
+  static Vocabulary build(const TextCorpus& corpus, const VocabularyOptions& options = {}, int threads = 1) {
     const char* where = "Vocabulary::build";
     options.validate(where);
-    Counter counter(options.pruneAbove);
-    TokenReader reader(corpus, options.tokenizer);
+    const int workers = resolveThreads(threads, where);
     ProgressTracker tracker(options.progress, corpus.sizeBytes(), "vocab", "bytes");
-    std::string_view word;
     std::int64_t tokens = 0;
-    while (reader.next(word)) {
-      counter.add(word);
-      if ((++tokens & 0xFFFFF) == 0) tracker.update(reader.offset());
-    }
+    const std::int64_t shards = std::min<std::int64_t>(workers, corpus.sizeBytes() / kMinShardBytes);
+    std::optional<Counter> counter;
+    if (shards > 1) counter = countShards(corpus, options, shards, tracker, tokens);
+    if (!counter) counter = countSerially(corpus, options, tracker, tokens);
     tracker.finish(corpus.sizeBytes());
-    Vocabulary v = counter.finish(options, where);
+    Vocabulary v = counter->finish(options, where);
     v.m_corpusWords = tokens;
     if (v.size() <= 1) {
       throwInvalidArgument(where, "no word of '", corpus.name(), "' occurs at least minCount = ", options.minCount,
@@ -266,6 +275,10 @@ class Vocabulary {
     }
   }
 
+  // A shard of build() is worth a thread from this size on.
+  static constexpr std::int64_t kMinShardBytes = std::int64_t(1) << 16;
+  static constexpr std::int64_t kProgressTokens = 0xFFFFF;  // tokens between progress reports
+
   // Counts words in order of first appearance; "</s>" is entry 0 from the start.
   class Counter {
    public:
@@ -274,6 +287,8 @@ class Vocabulary {
       m_counts.push_back(0);
     }
     Index find(std::string_view w) const { return m_index.find(w); }
+    Index size() const { return m_index.size(); }
+    std::string_view word(Index i) const { return m_index.word(i); }
     std::int64_t count(Index i) const { return m_counts[static_cast<std::size_t>(i)]; }
     void add(std::string_view w, std::int64_t c = 1) {
       Index i = m_index.find(w);
@@ -325,6 +340,68 @@ class Vocabulary {
     Index m_pruneAbove;
     std::int64_t m_minReduce = 1;
   };
+
+  static Counter countSerially(const TextCorpus& corpus, const VocabularyOptions& options, ProgressTracker& tracker,
+                               std::int64_t& tokens) {
+    Counter counter(options.pruneAbove);
+    TokenReader reader(corpus, options.tokenizer);
+    std::string_view word;
+    tokens = 0;
+    while (reader.next(word)) {
+      counter.add(word);
+      if ((++tokens & kProgressTokens) == 0) tracker.update(reader.offset());
+    }
+    return counter;
+  }
+
+  // Counts `shards` byte ranges on as many threads, then merges them in corpus order, so
+  // the words keep the order of their first appearance in the whole corpus. Empty when
+  // the serial pass has to decide (more than pruneAbove distinct words, or an error).
+  static std::optional<Counter> countShards(const TextCorpus& corpus, const VocabularyOptions& options,
+                                            std::int64_t shards, ProgressTracker& tracker, std::int64_t& tokens) {
+    const Index unlimited = std::numeric_limits<Index>::max();
+    std::vector<Counter> counters(static_cast<std::size_t>(shards), Counter(unlimited));
+    std::vector<std::int64_t> shardTokens(static_cast<std::size_t>(shards), 0);
+    std::atomic<std::int64_t> bytesDone{0};
+    std::atomic<bool> tooMany{false};
+    try {
+      parallelFor(0, shards, 1, static_cast<int>(shards), [&](Index s, Index) {
+        const auto [begin, end] = corpus.shardRange(s, shards);
+        TokenReader reader(corpus, begin, end, options.tokenizer);
+        Counter& counter = counters[static_cast<std::size_t>(s)];
+        std::int64_t n = 0, reported = begin;
+        std::string_view word;
+        while (reader.next(word)) {
+          counter.add(word);
+          if (counter.size() > options.pruneAbove) tooMany.store(true, std::memory_order_relaxed);
+          if ((++n & kProgressTokens) == 0) {
+            if (tooMany.load(std::memory_order_relaxed)) return;
+            const std::int64_t at = reader.offset();
+            const std::int64_t done = bytesDone.fetch_add(at - reported, std::memory_order_relaxed) + at - reported;
+            reported = at;
+            if (s == 0) tracker.update(done);
+          }
+        }
+        shardTokens[static_cast<std::size_t>(s)] = n;
+      });
+    } catch (const std::bad_alloc&) {
+      throw;
+    } catch (const std::exception&) {
+      return std::nullopt;  // the serial pass reports the first error, with its line
+    }
+    if (tooMany.load()) return std::nullopt;
+    Counter merged = std::move(counters[0]);
+    for (std::size_t s = 1; s < counters.size(); ++s) {
+      const Counter& c = counters[s];
+      for (Index i = 0; i < c.size(); ++i) {
+        merged.add(c.word(i), c.count(i));
+        if (merged.size() > options.pruneAbove) return std::nullopt;
+      }
+      counters[s] = Counter(unlimited);  // free it
+    }
+    tokens = std::accumulate(shardTokens.begin(), shardTokens.end(), std::int64_t{0});
+    return merged;
+  }
 
   detail::WordIndex m_index;
   std::vector<std::int64_t> m_counts;

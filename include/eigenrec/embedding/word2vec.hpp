@@ -186,8 +186,11 @@ class Word2Vec {
   /// Progress callback for later train() calls.
   void setProgress(ProgressCallback progress) { m_options.progress = std::move(progress); }
 
-  /// Counts the corpus and sets the vocabulary (options.vocabulary). Resets training.
-  void buildVocabulary(const TextCorpus& corpus) { setVocabulary(Vocabulary::build(corpus, m_options.vocabulary)); }
+  /// Counts the corpus on options.threads threads and sets the vocabulary
+  /// (options.vocabulary; the same for every thread count). Resets training.
+  void buildVocabulary(const TextCorpus& corpus) {
+    setVocabulary(Vocabulary::build(corpus, m_options.vocabulary, m_options.threads));
+  }
 
   /// Uses a given vocabulary (for example Vocabulary::loadFile, word2vec.c -read-vocab).
   /// Resets the vectors and the training state.
