@@ -1,9 +1,10 @@
 // eigenrec/embedding/word2vec.hpp: word2vec (Mikolov et al. 2013): skip-gram and CBOW
 // with negative sampling and / or hierarchical softmax, trained as word2vec.c does.
 //
-// Training streams the corpus from disk in byte-range shards, one per thread (Hogwild:
-// threads update the shared tables without locks, so multi-threaded runs are not
-// reproducible; threads = 1 is, bit for bit, for a seed). Three update rules:
+// Training streams the corpus from disk: in order with one thread, or in byte ranges
+// that several threads take in turn (Hogwild: threads update the shared tables without
+// locks, so multi-threaded runs are not reproducible; threads = 1 is, bit for bit, for a
+// seed). Three update rules:
 //  - Update::exact     word2vec.c's per-pair SGD, its linear congruential generator and
 //                      its sequential float sums: with the default seed a one-thread run
 //                      reproduces word2vec.c's arithmetic step by step;
@@ -284,7 +285,10 @@ class Word2Vec {
     const auto t0 = std::chrono::steady_clock::now();
     for (int e = 0; e < epochs; ++e) {
       run.stage = eigenrec::detail::concat("epoch ", m_epochsDone + 1, "/", m_options.epochs);
-      parallelFor(0, threads, 1, threads, [&](Index b, Index) { trainShard(corpus, b, threads, run); });
+      // One thread reads the corpus in order; more take pieces in turn (see trainWorker).
+      const Index pieces = threads == 1 ? 1 : Index(threads) * kPiecesPerThread;
+      std::atomic<Index> nextPiece{0};
+      parallelFor(0, threads, 1, threads, [&](Index w, Index) { trainWorker(corpus, w, pieces, nextPiece, run); });
       if (hasNonFinite(m_input) || hasNonFinite(m_outputNegative) || hasNonFinite(m_outputHierarchical)) {
         throw NumericalError(eigenrec::detail::concat(where, ": non-finite vector after epoch ", m_epochsDone + 1,
                                                       " (learning rate ", m_options.startAlpha(), " too large?)"));
@@ -553,16 +557,33 @@ class Word2Vec {
     }
   }
 
-  void trainShard(const TextCorpus& corpus, Index shard, int shards, Run& run) {
-    auto& state = m_shardStates[static_cast<std::size_t>(shard)];
+  // Pieces of the corpus per thread when several threads train: the threads take them
+  // in turn, so that one slowed down by other work on the machine takes fewer instead of
+  // keeping the others waiting at the end of the epoch; many small pieces make the wait
+  // for the last one short.
+  static constexpr Index kPiecesPerThread = 32;
+
+  // Training thread `worker` with its own random stream: trains the pieces it takes from
+  // `next` (of `pieces` byte ranges of the corpus) until none is left.
+  void trainWorker(const TextCorpus& corpus, Index worker, Index pieces, std::atomic<Index>& next, Run& run) {
+    auto& state = m_shardStates[static_cast<std::size_t>(worker)];
+    Workspace ws;
+    ws.sentence.resize(static_cast<std::size_t>(m_options.maxSentenceLength));
+    ws.neu1.resize(static_cast<std::size_t>(m_options.dim));
+    ws.neu1e.resize(static_cast<std::size_t>(m_options.dim));
+    const auto trainPieces = [&](auto exact, auto& draws) {
+      for (Index p; (p = next.fetch_add(1, std::memory_order_relaxed)) < pieces;) {
+        trainPiece<decltype(exact)::value>(corpus, p, pieces, run, draws, ws);
+      }
+    };
     if (m_options.update == Update::exact) {
       detail::LcgDraws draws{state[0]};
-      trainShardWith<true>(corpus, shard, shards, run, draws);
+      trainPieces(std::true_type{}, draws);
       state = draws.save();
     } else {
       detail::RngDraws draws;
       draws.rng.setState(state);
-      trainShardWith<false>(corpus, shard, shards, run, draws);
+      trainPieces(std::false_type{}, draws);
       state = draws.save();
     }
   }
@@ -580,15 +601,11 @@ class Word2Vec {
     AlignedVector c, o, dc, acc;
   };
 
+  // Trains piece `piece` of `pieces` byte ranges of the corpus.
   template <bool Exact, typename Draws>
-  void trainShardWith(const TextCorpus& corpus, Index shard, int shards, Run& run, Draws& draws) {
-    const auto [begin, end] = corpus.shardRange(shard, shards);
+  void trainPiece(const TextCorpus& corpus, Index piece, Index pieces, Run& run, Draws& draws, Workspace& ws) {
+    const auto [begin, end] = corpus.shardRange(piece, pieces);
     TokenReader reader(corpus, begin, end, m_options.vocabulary.tokenizer);
-    const Index d = m_options.dim;
-    Workspace ws;
-    ws.sentence.resize(static_cast<std::size_t>(m_options.maxSentenceLength));
-    ws.neu1.resize(static_cast<std::size_t>(d));
-    ws.neu1e.resize(static_cast<std::size_t>(d));
     const Scalar startAlpha = static_cast<Scalar>(m_options.startAlpha());
     const bool sampling = m_options.sample > 0;
     Scalar alpha = run.alpha.load(std::memory_order_relaxed);
