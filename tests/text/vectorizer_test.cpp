@@ -5,6 +5,7 @@
 #include <eigenrec/text.hpp>
 #include <support/temp_path.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -355,6 +356,93 @@ TEST_CASE("Files: bad lines are FormatErrors with file:line:column", "[text][fil
   CHECK_THROWS_AS(TfidfVectorizer<double>().fitTransformFile("/nonexistent/eigenrec/docs.txt"), IoError);
   TempFile empty("empty", "");
   CHECK_THROWS_WITH(TfidfVectorizer<double>().fitTransformFile(empty.path), Contains("no documents"));
+}
+
+namespace {
+
+// About `bytes` of lines: Zipf-like words, some accented, 0 to about 60 words a line.
+std::string zipfLines(std::size_t bytes) {
+  std::string text;
+  std::uint64_t state = 42;
+  const auto next = [&]() {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<std::uint32_t>(state >> 33);
+  };
+  while (text.size() < bytes) {
+    const std::uint32_t words = next() % 60;
+    for (std::uint32_t w = 0; w < words; ++w) {
+      const std::uint32_t r = next() % 100;
+      const std::uint32_t id = r < 60 ? next() % 50 : (r < 95 ? next() % 5000 : next() % 200000);
+      text += (id % 11 == 0) ? "\xc3\xa9t\xc3\xa9" : "w";
+      text += std::to_string(id);
+      text += ' ';
+    }
+    text += '\n';
+  }
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("Chunk pipeline: blocks read ahead give the serial result; the first bad line wins", "[text][file][threads]") {
+  // Blocks of 64 KiB (the reader's default is 4 MiB): about 20 blocks of one chunk each,
+  // so that threads go on with the next block while the previous ones finish.
+  namespace td = eigenrec::text::detail;
+  std::string text = zipfLines(std::size_t{5} << 18);
+  TempFile file("blocks", text);
+  const Analyzer analyzer;
+  const auto analyze = [&](const std::string& path, int threads) {
+    td::FileDocuments source(path, std::int64_t{1} << 20, std::size_t{64} << 10);
+    std::vector<td::Chunk> chunks = td::analyzeAll(analyzer, source, threads, "test", {}, 0);
+    std::vector<std::string> units = td::rankUnits(analyzer, chunks, threads);
+    return std::make_pair(std::move(units), std::move(chunks));
+  };
+  const auto serial = analyze(file.path, 1);
+  REQUIRE(serial.second.size() >= 18);
+  REQUIRE(serial.first.size() > 10000);
+  CHECK(std::is_sorted(serial.first.begin(), serial.first.end()));
+  for (int threads : {2, 3}) {
+    INFO("threads " << threads);
+    const auto parallel = analyze(file.path, threads);
+    CHECK(parallel.first == serial.first);  // the units merged in parts give the same ranks
+    REQUIRE(parallel.second.size() == serial.second.size());
+    bool same = true;
+    for (std::size_t c = 0; c < serial.second.size(); ++c) {
+      const td::Chunk& a = serial.second[c];
+      const td::Chunk& b = parallel.second[c];
+      same = same && a.firstDoc == b.firstDoc && a.stream == b.stream && a.docEnds == b.docEnds && a.counts == b.counts;
+    }
+    CHECK(same);
+  }
+  // transform's pipeline: counts of the fitted vocabulary, as fitTransform gave them.
+  CountVectorizer fitted;
+  const CountMatrix X = fitted.fitTransformFile(file.path);
+  const td::Lookup lookup(analyzer, fitted.vocabulary());
+  for (int threads : {1, 3}) {
+    td::FileDocuments source(file.path, std::int64_t{1} << 20, std::size_t{64} << 10);
+    const auto T = td::countWithLookup<std::int64_t>(analyzer, lookup, static_cast<Index>(fitted.vocabulary().size()),
+                                                      source, threads, "test", {}, 0);
+    CHECK(sameSparse(T, X));
+  }
+
+  // Two bad lines, about a third and two thirds into the file: every thread count
+  // reports the first, with its line and column.
+  const std::size_t first = text.find('\n', text.size() / 3) + 1;
+  const std::size_t later = text.find('\n', 2 * text.size() / 3) + 1;
+  const auto firstLine = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(first), '\n');
+  text.insert(later, "ok \xFF\n");
+  text.insert(first, "fine w1 \xC3\n");
+  TempFile bad("blocks_bad", text);
+  for (int threads : {1, 2, 3}) {
+    INFO("threads " << threads);
+    try {
+      analyze(bad.path, threads);
+      FAIL("expected a FormatError");
+    } catch (const FormatError& e) {
+      CHECK(e.line() == firstLine);
+      CHECK(e.column() == 9);
+    }
+  }
 }
 
 TEST_CASE("Progress is reported while counting a file", "[text][file]") {

@@ -30,7 +30,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <future>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <iterator>
+#include <mutex>
+#include <thread>
 #include <cstdint>
 #include <limits>
 #include <numeric>
@@ -315,59 +320,129 @@ inline std::vector<std::pair<std::size_t, std::size_t>> chunkRanges(const Docume
   return ranges;
 }
 
-/// Phase 1 over a whole document source.
-/// Calls process(block) for each block of `source`; with more than one thread the next
-/// block is read on another thread while the current one is processed.
-template <typename Source, typename Process>
-void forEachBlock(Source& source, int threads, Process&& process) {
-  DocumentBlock current, upcoming;
-  bool have = source.next(current);
-  while (have) {
-    if (resolveThreads(threads) > 1) {
-      auto ahead = std::async(std::launch::async, [&]() { return source.next(upcoming); });
-      try {
-        process(current);
-      } catch (...) {
-        try {
-          ahead.get();
-        } catch (...) {
-        }
-        throw;
+/// Runs onChunk(block, begin, end, result) for every chunk (chunkRanges) of every block
+/// of `source`, on `threads` threads, with one Result per chunk, returned in input order.
+/// The calling thread reads the blocks and calls onBlock(block) for each (progress).
+///
+/// With more than one thread the chunks form one queue: a thread that finishes the last
+/// chunks of a block goes on with the next block, which has been read meanwhile (a block's
+/// views stay valid until the second next(), so the block after the next one is read once
+/// every chunk of the block before it is done). The error reported is the one of the
+/// earliest failing chunk, or else the reader's: the first bad input in input order.
+template <typename Result, typename Source, typename OnBlock, typename OnChunk>
+std::deque<Result> forEachChunk(Source& source, int threads, OnBlock&& onBlock, OnChunk&& onChunk) {
+  const int workers = resolveThreads(threads);
+  std::deque<Result> results;  // element addresses are stable while it grows
+  if (workers <= 1) {
+    DocumentBlock block;
+    while (source.next(block)) {
+      onBlock(static_cast<const DocumentBlock&>(block));
+      for (const auto& [b, e] : chunkRanges(block)) {
+        results.emplace_back();
+        onChunk(static_cast<const DocumentBlock&>(block), b, e, results.back());
       }
-      have = ahead.get();
-    } else {
-      process(current);
-      have = source.next(upcoming);
     }
-    std::swap(current, upcoming);
+    return results;
   }
+  struct Task {
+    int slot;
+    std::size_t begin, end, chunk;
+    Result* result;  // set by the reading thread: workers never touch `results` itself
+  };
+  DocumentBlock blocks[2];
+  std::mutex mutex;
+  std::condition_variable wake, drained;
+  std::deque<Task> queue;
+  std::size_t pending[2] = {0, 0};
+  bool finished = false;
+  std::exception_ptr error;
+  std::size_t errorChunk = std::numeric_limits<std::size_t>::max();
+  auto work = [&]() {
+    for (;;) {
+      Task t;
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        wake.wait(lock, [&]() { return !queue.empty() || finished; });
+        if (queue.empty()) return;
+        t = queue.front();
+        queue.pop_front();
+        if (t.chunk > errorChunk) {  // an earlier chunk failed: this one's result is not needed
+          if (--pending[t.slot] == 0) drained.notify_all();
+          continue;
+        }
+      }
+      std::exception_ptr failure;
+      try {
+        onChunk(static_cast<const DocumentBlock&>(blocks[t.slot]), t.begin, t.end, *t.result);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      std::lock_guard<std::mutex> lock(mutex);
+      if (failure && t.chunk < errorChunk) {
+        errorChunk = t.chunk;
+        error = failure;
+      }
+      if (--pending[t.slot] == 0) drained.notify_all();
+    }
+  };
+  std::vector<std::thread> pool;
+  pool.reserve(static_cast<std::size_t>(workers));
+  for (int w = 0; w < workers; ++w) pool.emplace_back(work);
+  std::exception_ptr readError;
+  try {
+    for (std::size_t k = 0;; ++k) {
+      const int slot = static_cast<int>(k % 2);
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        drained.wait(lock, [&]() { return pending[slot] == 0; });
+        if (error) break;
+      }
+      if (!source.next(blocks[slot])) break;
+      onBlock(static_cast<const DocumentBlock&>(blocks[slot]));
+      const auto ranges = chunkRanges(blocks[slot]);
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        for (const auto& [b, e] : ranges) {
+          results.emplace_back();
+          queue.push_back(Task{slot, b, e, results.size() - 1, &results.back()});
+        }
+        pending[slot] += ranges.size();
+      }
+      wake.notify_all();
+    }
+  } catch (...) {
+    readError = std::current_exception();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    finished = true;
+  }
+  wake.notify_all();
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+  if (readError) std::rethrow_exception(readError);
+  return results;
 }
 
 /// Phase 1 over a whole document source.
 template <typename Source>
 std::vector<Chunk> analyzeAll(const Analyzer& analyzer, Source& source, int threads, std::string_view where,
                               const ProgressCallback& progress, std::int64_t totalBytes) {
-  std::vector<Chunk> chunks;
   ProgressTracker tracker(progress, totalBytes, "count", totalBytes > 0 ? "bytes" : "documents");
   std::int64_t docs = 0, bytes = 0;
-  forEachBlock(source, threads, [&](const DocumentBlock& block) {
-    const auto ranges = chunkRanges(block);
-    const std::size_t first = chunks.size();
-    chunks.resize(first + ranges.size());
-    parallelFor(0, static_cast<Index>(ranges.size()), 1, threads, [&](Index b, Index e) {
-      for (Index c = b; c < e; ++c) {
-        Chunk& chunk = chunks[first + static_cast<std::size_t>(c)];
-        chunk.firstDoc = block.firstIndex + static_cast<std::int64_t>(ranges[static_cast<std::size_t>(c)].first);
-        analyzeChunk(analyzer, block, ranges[static_cast<std::size_t>(c)].first,
-                     ranges[static_cast<std::size_t>(c)].second, chunk, where, source.source());
-      }
-    });
-    docs += static_cast<std::int64_t>(block.docs.size());
-    for (const auto d : block.docs) bytes += static_cast<std::int64_t>(d.size()) + 1;  // the reader runs ahead
-    tracker.update(totalBytes > 0 ? std::min(totalBytes, bytes) : docs);
-  });
+  std::deque<Chunk> chunks = forEachChunk<Chunk>(
+      source, threads,
+      [&](const DocumentBlock& block) {
+        docs += static_cast<std::int64_t>(block.docs.size());
+        for (const auto d : block.docs) bytes += static_cast<std::int64_t>(d.size()) + 1;  // the reader runs ahead
+        tracker.update(totalBytes > 0 ? std::min(totalBytes, bytes) : docs);
+      },
+      [&](const DocumentBlock& block, std::size_t begin, std::size_t end, Chunk& chunk) {
+        chunk.firstDoc = block.firstIndex + static_cast<std::int64_t>(begin);
+        analyzeChunk(analyzer, block, begin, end, chunk, where, source.source());
+      });
   tracker.finish(totalBytes > 0 ? totalBytes : docs);
-  return chunks;
+  return std::vector<Chunk>(std::make_move_iterator(chunks.begin()), std::make_move_iterator(chunks.end()));
 }
 
 /// Phase 2: the sorted units (word: strings; char: code points as UTF-8) and the streams
@@ -375,42 +450,101 @@ std::vector<Chunk> analyzeAll(const Analyzer& analyzer, Source& source, int thre
 inline std::vector<std::string> rankUnits(const Analyzer& analyzer, std::vector<Chunk>& chunks, int threads) {
   std::vector<std::string> units;
   if (analyzer.options().analyzer == AnalyzerKind::word) {
-    StringTable global;
-    std::vector<std::vector<std::uint32_t>> localToGlobal(chunks.size());
-    for (std::size_t c = 0; c < chunks.size(); ++c) {
-      const StringTable& local = chunks[c].units;
-      localToGlobal[c].resize(local.size());
-      for (std::uint32_t id = 0; id < local.size(); ++id) {
-        bool inserted = false;
-        localToGlobal[c][id] = global.findOrInsert(local.at(id), local.hashOf(id), inserted);
+    // The units are merged in parts by their first byte: part p holds the bytes
+    // [bounds[p], bounds[p + 1]), so each part is merged and sorted on its own (in
+    // parallel) and the parts' sorted units, one after the other, are all units in
+    // byte order. The parts are balanced by the first bytes of the first chunk's units.
+    const auto firstByte = [](std::string_view u) { return u.empty() ? 0u : static_cast<unsigned char>(u[0]); };
+    const int workers = resolveThreads(threads);
+    std::vector<std::uint8_t> partOf(256, 0);
+    std::size_t partCount = 1;
+    if (workers > 1 && !chunks.empty()) {
+      std::vector<std::uint64_t> histogram(256, 0);
+      const StringTable& sample = chunks[0].units;
+      for (std::uint32_t id = 0; id < sample.size(); ++id) ++histogram[firstByte(sample.at(id))];
+      const std::uint64_t total = sample.size();
+      const std::uint64_t parts = static_cast<std::uint64_t>(std::min(64, 4 * workers));
+      std::uint64_t seen = 0;
+      for (unsigned b = 0; b < 256; ++b) {
+        if (seen * parts >= total * partCount && seen > 0 && partCount < parts) ++partCount;
+        partOf[b] = static_cast<std::uint8_t>(partCount - 1);
+        seen += histogram[b];
       }
     }
-    // Sort by the first 8 bytes as a big-endian number (byte order), then the rest.
-    std::vector<std::pair<std::uint64_t, std::uint32_t>> order(global.size());
-    for (std::uint32_t id = 0; id < global.size(); ++id) {
-      const std::string_view u = global.at(id);
-      std::uint64_t prefix = 0;
-      for (std::size_t k = 0; k < 8; ++k) {
-        prefix = (prefix << 8) | (k < u.size() ? static_cast<unsigned char>(u[k]) : 0u);
-      }
-      order[id] = {prefix, id};
+    // Each chunk's local units by part (one list per chunk and part).
+    std::vector<std::vector<std::vector<std::uint32_t>>> byPart(chunks.size());
+    if (partCount > 1) {
+      parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
+        for (Index c = b; c < e; ++c) {
+          const StringTable& local = chunks[static_cast<std::size_t>(c)].units;
+          auto& lists = byPart[static_cast<std::size_t>(c)];
+          lists.resize(partCount);
+          for (std::uint32_t id = 0; id < local.size(); ++id) lists[partOf[firstByte(local.at(id))]].push_back(id);
+        }
+      });
     }
-    std::sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
-      if (a.first != b.first) return a.first < b.first;
-      return global.at(a.second) < global.at(b.second);
+    // Each part: merge its chunk-local units (localToPart: the unit's index in its part),
+    // then sort them by the first 8 bytes as a big-endian number, then the rest.
+    std::vector<std::vector<std::uint32_t>> localToPart(chunks.size());
+    for (std::size_t c = 0; c < chunks.size(); ++c) localToPart[c].resize(chunks[c].units.size());
+    std::vector<StringTable> tables(partCount);
+    std::vector<std::vector<std::uint32_t>> orders(partCount);
+    parallelFor(0, static_cast<Index>(partCount), 1, threads, [&](Index pb, Index pe) {
+      for (Index pi = pb; pi < pe; ++pi) {
+        const auto p = static_cast<std::size_t>(pi);
+        StringTable& table = tables[p];
+        for (std::size_t c = 0; c < chunks.size(); ++c) {
+          const StringTable& local = chunks[c].units;
+          const auto add = [&](std::uint32_t id) {
+            bool inserted = false;
+            localToPart[c][id] = table.findOrInsert(local.at(id), local.hashOf(id), inserted);
+          };
+          if (partCount == 1) {
+            for (std::uint32_t id = 0; id < local.size(); ++id) add(id);
+          } else {
+            for (const std::uint32_t id : byPart[c][p]) add(id);
+          }
+        }
+        std::vector<std::pair<std::uint64_t, std::uint32_t>> order(table.size());
+        for (std::uint32_t id = 0; id < table.size(); ++id) {
+          const std::string_view u = table.at(id);
+          std::uint64_t prefix = 0;
+          for (std::size_t k = 0; k < 8; ++k) {
+            prefix = (prefix << 8) | (k < u.size() ? static_cast<unsigned char>(u[k]) : 0u);
+          }
+          order[id] = {prefix, id};
+        }
+        std::sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
+          if (a.first != b.first) return a.first < b.first;
+          return table.at(a.second) < table.at(b.second);
+        });
+        auto& rank = orders[p];  // part index -> rank within the part
+        rank.resize(order.size());
+        for (std::uint32_t r = 0; r < order.size(); ++r) rank[order[r].second] = r;
+      }
     });
-    std::vector<std::uint32_t> rankOf(global.size());
-    units.reserve(order.size());
-    for (std::uint32_t r = 0; r < order.size(); ++r) {
-      rankOf[order[r].second] = r;
-      units.emplace_back(global.at(order[r].second));
-    }
+    std::vector<std::uint32_t> offset(partCount + 1, 0);
+    for (std::size_t p = 0; p < partCount; ++p) offset[p + 1] = offset[p] + static_cast<std::uint32_t>(tables[p].size());
+    units.resize(offset[partCount]);
+    parallelFor(0, static_cast<Index>(partCount), 1, threads, [&](Index pb, Index pe) {
+      for (Index pi = pb; pi < pe; ++pi) {
+        const auto p = static_cast<std::size_t>(pi);
+        for (std::uint32_t id = 0; id < tables[p].size(); ++id) units[offset[p] + orders[p][id]] = tables[p].at(id);
+        tables[p] = StringTable();
+      }
+    });
     parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
       for (Index c = b; c < e; ++c) {
         Chunk& chunk = chunks[static_cast<std::size_t>(c)];
-        const auto& map = localToGlobal[static_cast<std::size_t>(c)];
-        for (auto& id : chunk.stream) id = rankOf[map[id]];
+        auto& map = localToPart[static_cast<std::size_t>(c)];
+        for (std::uint32_t id = 0; id < map.size(); ++id) {
+          const std::size_t p = partOf[firstByte(chunk.units.at(id))];
+          map[id] = offset[p] + orders[p][map[id]];  // now the unit's rank
+        }
+        for (auto& id : chunk.stream) id = map[id];
         chunk.units = StringTable();
+        map = {};
+        byPart[static_cast<std::size_t>(c)] = {};
       }
     });
     return units;
@@ -1026,48 +1160,49 @@ class Lookup {
 template <typename Value, typename Source>
 CsrMatrix<Value> countWithLookup(const Analyzer& analyzer, const Lookup& lookup, Index columns, Source& source, int threads, std::string_view where,
                             const ProgressCallback& progress, std::int64_t totalBytes) {
-  std::vector<std::int64_t> rowStart{0};
-  std::vector<std::int64_t> cols;
-  std::vector<std::int64_t> vals;
+  struct Piece {
+    std::vector<std::int64_t> cols, vals, nnz;
+  };
   ProgressTracker tracker(progress, totalBytes, "transform", totalBytes > 0 ? "bytes" : "documents");
   std::int64_t docs = 0, bytes = 0;
-  forEachBlock(source, threads, [&](const DocumentBlock& block) {
-    const auto ranges = chunkRanges(block);
-    std::vector<std::vector<std::int64_t>> cCols(ranges.size()), cVals(ranges.size()), cNnz(ranges.size());
-    parallelFor(0, static_cast<Index>(ranges.size()), 1, threads, [&](Index b, Index e) {
-      Lookup::Scratch scratch;
-      std::vector<std::pair<std::int64_t, std::int64_t>> row;
-      for (Index ci = b; ci < e; ++ci) {
-        const auto c = static_cast<std::size_t>(ci);
-        for (std::size_t d = ranges[c].first; d < ranges[c].second; ++d) {
+  std::deque<Piece> pieces = forEachChunk<Piece>(
+      source, threads,
+      [&](const DocumentBlock& block) {
+        docs += static_cast<std::int64_t>(block.docs.size());
+        for (const auto d : block.docs) bytes += static_cast<std::int64_t>(d.size()) + 1;  // the reader runs ahead
+        tracker.update(totalBytes > 0 ? std::min(totalBytes, bytes) : docs);
+      },
+      [&](const DocumentBlock& block, std::size_t begin, std::size_t end, Piece& piece) {
+        Lookup::Scratch scratch;
+        std::vector<std::pair<std::int64_t, std::int64_t>> row;
+        for (std::size_t d = begin; d < end; ++d) {
           try {
             lookup.countDocument(analyzer, block.docs[d], scratch, row);
           } catch (const std::invalid_argument&) {
             rethrowDocumentError(where, source.source(), block, d);
           }
           for (const auto& [col, count] : row) {
-            cCols[c].push_back(col);
-            cVals[c].push_back(count);
+            piece.cols.push_back(col);
+            piece.vals.push_back(count);
           }
-          cNnz[c].push_back(static_cast<std::int64_t>(row.size()));
+          piece.nnz.push_back(static_cast<std::int64_t>(row.size()));
         }
-      }
-    });
-    for (std::size_t c = 0; c < ranges.size(); ++c) {
-      for (std::int64_t n : cNnz[c]) rowStart.push_back(rowStart.back() + n);
-      cols.insert(cols.end(), cCols[c].begin(), cCols[c].end());
-      vals.insert(vals.end(), cVals[c].begin(), cVals[c].end());
-    }
-    docs += static_cast<std::int64_t>(block.docs.size());
-    for (const auto d : block.docs) bytes += static_cast<std::int64_t>(d.size()) + 1;  // the reader runs ahead
-    tracker.update(totalBytes > 0 ? std::min(totalBytes, bytes) : docs);
-  });
+      });
   tracker.finish(totalBytes > 0 ? totalBytes : docs);
+  std::vector<std::int64_t> rowStart{0};
+  for (const Piece& piece : pieces) {
+    for (std::int64_t n : piece.nnz) rowStart.push_back(rowStart.back() + n);
+  }
   CsrMatrix<Value> m(static_cast<Index>(rowStart.size() - 1), columns);
   resizeNonZerosForWriting(m, rowStart.back());
   std::copy(rowStart.begin(), rowStart.end(), m.outerIndexPtr());
-  std::copy(cols.begin(), cols.end(), m.innerIndexPtr());
-  for (std::size_t k = 0; k < vals.size(); ++k) m.valuePtr()[k] = static_cast<Value>(vals[k]);
+  std::int64_t at = 0;
+  for (Piece& piece : pieces) {
+    std::copy(piece.cols.begin(), piece.cols.end(), m.innerIndexPtr() + at);
+    for (std::size_t k = 0; k < piece.vals.size(); ++k) m.valuePtr()[at + static_cast<std::int64_t>(k)] = static_cast<Value>(piece.vals[k]);
+    at += static_cast<std::int64_t>(piece.vals.size());
+    piece = Piece();
+  }
   return m;
 }
 
