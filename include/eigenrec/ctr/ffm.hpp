@@ -232,13 +232,27 @@ inline void ffmPairUpdateSame(Scalar* p, Index kPad, Scalar kv, Scalar eta, Scal
   }
 }
 
+// Cache lines to prefetch during an update, spread evenly over its `pairs` pairs.
+struct PrefetchList {
+  const char* const* next = nullptr;
+  const char* const* end = nullptr;
+  Index pairs = 1;
+};
+
+// The update of one example's pairs; the divider-bound loop also issues the prefetches
+// of `prefetch` (the next example's rows), whose misses then overlap with this work.
 template <typename Scalar, int K>
 void ffmUpdate(Scalar* W, Index kPad, const FfmNode<Scalar>* nodes, Index len, Scalar r, Scalar kappa, Scalar eta,
-               Scalar lambda) {
+               Scalar lambda, PrefetchList prefetch = {}) {
   const Index stride = 2 * kPad;
+  const Index lines = prefetch.end - prefetch.next;
+  Index credit = 0;
   for (Index a = 0; a < len; ++a) {
     const auto& n1 = nodes[a];
     for (Index b = a + 1; b < len; ++b) {
+      for (credit += lines; credit >= prefetch.pairs && prefetch.next != prefetch.end; credit -= prefetch.pairs) {
+        __builtin_prefetch(*prefetch.next++, 1, 2);  // for writing, into L2
+      }
       const auto& n2 = nodes[b];
       Scalar* p1 = W + (n1.row + n2.field) * stride;
       Scalar* p2 = W + (n2.row + n1.field) * stride;
@@ -431,8 +445,8 @@ class FieldAwareFM {
   /// logistic loss before the step. The model must be initialised.
   Scalar trainExample(const SparseExample<Scalar>& x) {
     checkArgument(initialized(), "FieldAwareFM::trainExample", "model not initialised (call initialize or fit)");
-    thread_local std::vector<detail::FfmNode<Scalar>> nodes;
-    return static_cast<Scalar>(step(x, nodes));
+    thread_local StepScratch scratch;
+    return static_cast<Scalar>(step(x, scratch));
   }
 
   /// phi(x), the logit.
@@ -630,8 +644,36 @@ class FieldAwareFM {
     return t;
   }
 
-  // One example: prediction, loss, then the AdaGrad updates. Returns weight * loss.
-  double step(const SparseExample<Scalar>& x, std::vector<detail::FfmNode<Scalar>>& nodes) {
+  struct StepScratch {
+    std::vector<detail::FfmNode<Scalar>> nodes;
+    std::vector<const char*> lines;
+  };
+
+  // The cache lines of the rows (all fields of a feature, interleaved with their
+  // accumulators) that example `x` reads and writes: every pair (a, b) touches the rows
+  // of features a and b only.
+  detail::PrefetchList rowsOf(const SparseExample<Scalar>& x, std::vector<const char*>& lines, Index pairs) const {
+    lines.clear();
+    const auto rowBytes = static_cast<std::uintptr_t>(m_m * 2 * m_kPad) * sizeof(Scalar);
+    for (Index e = 0; e < x.size; ++e) {
+      if (x.features[e] >= m_n) continue;
+      const char* row = reinterpret_cast<const char*>(m_W.data() + static_cast<Index>(x.features[e]) * m_m * 2 * m_kPad);
+      const std::uintptr_t begin = reinterpret_cast<std::uintptr_t>(row) & ~std::uintptr_t{63};
+      const std::uintptr_t end = reinterpret_cast<std::uintptr_t>(row) + rowBytes;
+      for (std::uintptr_t p = begin; p < end; p += 64) lines.push_back(row + (p - reinterpret_cast<std::uintptr_t>(row)));
+    }
+    detail::PrefetchList list;
+    list.next = lines.data();
+    list.end = lines.data() + lines.size();
+    list.pairs = std::max<Index>(pairs, 1);
+    return list;
+  }
+
+  // One example: prediction, loss, then the AdaGrad updates, during which the rows of
+  // `next` (the example trained after this one, if any) are prefetched. Returns weight *
+  // loss.
+  double step(const SparseExample<Scalar>& x, StepScratch& scratch, const SparseExample<Scalar>* next = nullptr) {
+    auto& nodes = scratch.nodes;
     Scalar r = 1, s = 1;
     prepare(x, nodes, r, s);
     const Scalar t = logit(nodes, r, s);
@@ -642,12 +684,13 @@ class FieldAwareFM {
     const auto eta = static_cast<Scalar>(m_options.learningRate);
     const auto lambda = static_cast<Scalar>(m_options.lambda);
     const auto len = static_cast<Index>(nodes.size());
+    const detail::PrefetchList pf = next != nullptr ? rowsOf(*next, scratch.lines, len * (len - 1) / 2) : detail::PrefetchList{};
     switch (m_kPad) {
-      case 4: detail::ffmUpdate<Scalar, 4>(m_W.data(), 4, nodes.data(), len, r, kappa, eta, lambda); break;
-      case 8: detail::ffmUpdate<Scalar, 8>(m_W.data(), 8, nodes.data(), len, r, kappa, eta, lambda); break;
-      case 16: detail::ffmUpdate<Scalar, 16>(m_W.data(), 16, nodes.data(), len, r, kappa, eta, lambda); break;
-      case 32: detail::ffmUpdate<Scalar, 32>(m_W.data(), 32, nodes.data(), len, r, kappa, eta, lambda); break;
-      default: detail::ffmUpdate<Scalar, 0>(m_W.data(), m_kPad, nodes.data(), len, r, kappa, eta, lambda); break;
+      case 4: detail::ffmUpdate<Scalar, 4>(m_W.data(), 4, nodes.data(), len, r, kappa, eta, lambda, pf); break;
+      case 8: detail::ffmUpdate<Scalar, 8>(m_W.data(), 8, nodes.data(), len, r, kappa, eta, lambda, pf); break;
+      case 16: detail::ffmUpdate<Scalar, 16>(m_W.data(), 16, nodes.data(), len, r, kappa, eta, lambda, pf); break;
+      case 32: detail::ffmUpdate<Scalar, 32>(m_W.data(), 32, nodes.data(), len, r, kappa, eta, lambda, pf); break;
+      default: detail::ffmUpdate<Scalar, 0>(m_W.data(), m_kPad, nodes.data(), len, r, kappa, eta, lambda, pf); break;
     }
     if (m_useLinear) {
       const auto linLambda = static_cast<Scalar>(m_options.linearLambda);
@@ -683,9 +726,17 @@ class FieldAwareFM {
       const Index chunk = 4096;
       std::vector<double> chunkLoss(static_cast<std::size_t>(chunkCount(0, batch.size(), chunk)), 0.0);
       parallelFor(0, batch.size(), chunk, threads, [&](Index begin, Index end) {
-        std::vector<detail::FfmNode<Scalar>> nodes;
+        StepScratch scratch;
         double sum = 0;
-        for (Index ii = begin; ii < end; ++ii) sum += step(batch.example(order[static_cast<std::size_t>(ii)]), nodes);
+        for (Index ii = begin; ii < end; ++ii) {
+          const auto x = batch.example(order[static_cast<std::size_t>(ii)]);
+          if (ii + 1 < end) {
+            const auto next = batch.example(order[static_cast<std::size_t>(ii + 1)]);
+            sum += step(x, scratch, &next);
+          } else {
+            sum += step(x, scratch);
+          }
+        }
         chunkLoss[static_cast<std::size_t>(begin / chunk)] = sum;
       });
       for (const double l : chunkLoss) lossSum += l;
