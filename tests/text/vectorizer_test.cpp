@@ -384,6 +384,26 @@ std::string zipfLines(std::size_t bytes) {
 
 }  // namespace
 
+TEST_CASE("StringTable: ids and strings survive releaseLookup", "[text][tables]") {
+  namespace td = eigenrec::text::detail;
+  td::StringTable t;
+  t.reserve(10);
+  std::vector<std::string> words;
+  for (int i = 0; i < 300; ++i) words.push_back("word" + std::to_string(i) + (i % 3 == 0 ? "-a-longer-tail" : ""));
+  bool inserted = false;
+  for (const auto& w : words) t.findOrInsert(w, td::hashBytes(w.data(), w.size()), inserted);
+  t.releaseLookup();
+  REQUIRE(t.size() == words.size());
+  for (std::uint32_t id = 0; id < words.size(); ++id) CHECK(t.at(id) == words[id]);
+  CHECK(t.find(words[7], td::hashBytes(words[7].data(), words[7].size())) == 7);
+  CHECK(t.find("absent", td::hashBytes("absent", 6)) == -1);
+  // A later insertion rebuilds the lookup: old ids stay, the new word comes next.
+  CHECK(t.findOrInsert(words[42], td::hashBytes(words[42].data(), words[42].size()), inserted) == 42);
+  CHECK_FALSE(inserted);
+  CHECK(t.findOrInsert("new", td::hashBytes("new", 3), inserted) == 300);
+  CHECK(inserted);
+}
+
 TEST_CASE("Chunk pipeline: blocks read ahead give the serial result; the first bad line wins", "[text][file][threads]") {
   // Blocks of 64 KiB (the reader's default is 4 MiB): about 20 blocks of one chunk each,
   // so that threads go on with the next block while the previous ones finish.

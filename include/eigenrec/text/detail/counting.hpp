@@ -252,6 +252,7 @@ inline void analyzeChunk(const Analyzer& analyzer, const DocumentBlock& block, s
   std::size_t bytes = 0;
   for (std::size_t d = begin; d < end; ++d) bytes += block.docs[d].size();
   chunk.stream.reserve(unigrams ? bytes / 8 : (word ? bytes / 5 : bytes + bytes / 4));
+  if (word) chunk.units.reserve(bytes / 64);  // grown once, not by doubling from 64 slots
   // Unigram path: each document's distinct tokens and their counts, straight away.
   struct LocalUnit {
     std::uint32_t lastDoc;  // chunk-local document + 1 that last saw the unit
@@ -302,6 +303,8 @@ inline void analyzeChunk(const Analyzer& analyzer, const DocumentBlock& block, s
     }
     chunk.docEnds.push_back(static_cast<std::uint32_t>(chunk.stream.size()));
   }
+  // Phase 2 reads the units by id only: the next chunk of this thread reuses the memory.
+  chunk.units.releaseLookup();
 }
 
 /// Cuts a block into chunks [begin, end) of documents.

@@ -3,6 +3,7 @@
 #ifndef EIGENREC_TEXT_DETAIL_TABLES_HPP
 #define EIGENREC_TEXT_DETAIL_TABLES_HPP
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -81,6 +82,7 @@ class StringTable {
 
   /// Id of `s` (hash h = hashBytes(s)), inserting it if new.
   std::uint32_t findOrInsert(std::string_view s, std::uint64_t h, bool& inserted) {
+    if (m_slots.empty()) reserve(size() + 1);  // after releaseLookup()
     const std::uint64_t tag = tagOf(s, h);
     const std::uint64_t prefix = prefixOf(s);
     std::size_t slot = h & m_mask;
@@ -108,6 +110,12 @@ class StringTable {
 
   /// Id of `s`, or -1.
   std::int64_t find(std::string_view s, std::uint64_t h) const noexcept {
+    if (m_slots.empty()) {  // after releaseLookup(): a scan
+      for (std::uint32_t id = 0; id < size(); ++id) {
+        if (m_hashes[id] == h && at(id) == s) return id;
+      }
+      return -1;
+    }
     const std::uint64_t tag = tagOf(s, h);
     const std::uint64_t prefix = prefixOf(s);
     std::size_t slot = h & m_mask;
@@ -124,6 +132,20 @@ class StringTable {
 
   std::size_t memoryBytes() const noexcept {
     return m_slots.capacity() * sizeof(Slot) + m_hashes.capacity() * 8 + m_offsets.capacity() * 8 + m_arena.capacity();
+  }
+
+  /// Room for `n` strings without growing the lookup slots.
+  void reserve(std::size_t n) {
+    std::size_t capacity = std::max<std::size_t>(m_slots.size(), 64);
+    while (2 * n > capacity) capacity *= 2;
+    if (capacity > m_slots.size()) rehash(capacity);
+  }
+
+  /// Frees the lookup slots once no more lookups will come (size(), at() and hashOf()
+  /// do not need them); a later findOrInsert() rebuilds them, a later find() scans.
+  void releaseLookup() {
+    m_slots = std::vector<Slot>();
+    m_mask = 0;
   }
 
  private:
