@@ -325,15 +325,24 @@ inline std::vector<std::pair<std::size_t, std::size_t>> chunkRanges(const Docume
 
 /// Runs onChunk(block, begin, end, result) for every chunk (chunkRanges) of every block
 /// of `source`, on `threads` threads, with one Result per chunk, returned in input order.
-/// The calling thread reads the blocks and calls onBlock(block) for each (progress).
+/// The calling thread reads the blocks and reports them to `progress` (stage `stage`, in
+/// bytes of `totalBytes` when it is known, else in documents).
 ///
 /// With more than one thread the chunks form one queue: a thread that finishes the last
 /// chunks of a block goes on with the next block, which has been read meanwhile (a block's
 /// views stay valid until the second next(), so the block after the next one is read once
 /// every chunk of the block before it is done). The error reported is the one of the
 /// earliest failing chunk, or else the reader's: the first bad input in input order.
-template <typename Result, typename Source, typename OnBlock, typename OnChunk>
-std::deque<Result> forEachChunk(Source& source, int threads, OnBlock&& onBlock, OnChunk&& onChunk) {
+template <typename Result, typename Source, typename OnChunk>
+std::deque<Result> forEachChunk(Source& source, int threads, const ProgressCallback& progress, std::int64_t totalBytes,
+                                const char* stage, OnChunk&& onChunk) {
+  ProgressTracker tracker(progress, totalBytes, stage, totalBytes > 0 ? "bytes" : "documents");
+  std::int64_t docs = 0, bytes = 0;
+  const auto onBlock = [&](const DocumentBlock& block) {
+    docs += static_cast<std::int64_t>(block.docs.size());
+    for (const auto d : block.docs) bytes += static_cast<std::int64_t>(d.size()) + 1;  // the reader runs ahead
+    tracker.update(totalBytes > 0 ? std::min(totalBytes, bytes) : docs);
+  };
   const int workers = resolveThreads(threads);
   std::deque<Result> results;  // element addresses are stable while it grows
   if (workers <= 1) {
@@ -345,6 +354,7 @@ std::deque<Result> forEachChunk(Source& source, int threads, OnBlock&& onBlock, 
         onChunk(static_cast<const DocumentBlock&>(block), b, e, results.back());
       }
     }
+    tracker.finish(totalBytes > 0 ? totalBytes : docs);
     return results;
   }
   struct Task {
@@ -424,6 +434,7 @@ std::deque<Result> forEachChunk(Source& source, int threads, OnBlock&& onBlock, 
   for (auto& t : pool) t.join();
   if (error) std::rethrow_exception(error);
   if (readError) std::rethrow_exception(readError);
+  tracker.finish(totalBytes > 0 ? totalBytes : docs);
   return results;
 }
 
@@ -431,20 +442,12 @@ std::deque<Result> forEachChunk(Source& source, int threads, OnBlock&& onBlock, 
 template <typename Source>
 std::vector<Chunk> analyzeAll(const Analyzer& analyzer, Source& source, int threads, std::string_view where,
                               const ProgressCallback& progress, std::int64_t totalBytes) {
-  ProgressTracker tracker(progress, totalBytes, "count", totalBytes > 0 ? "bytes" : "documents");
-  std::int64_t docs = 0, bytes = 0;
   std::deque<Chunk> chunks = forEachChunk<Chunk>(
-      source, threads,
-      [&](const DocumentBlock& block) {
-        docs += static_cast<std::int64_t>(block.docs.size());
-        for (const auto d : block.docs) bytes += static_cast<std::int64_t>(d.size()) + 1;  // the reader runs ahead
-        tracker.update(totalBytes > 0 ? std::min(totalBytes, bytes) : docs);
-      },
+      source, threads, progress, totalBytes, "count",
       [&](const DocumentBlock& block, std::size_t begin, std::size_t end, Chunk& chunk) {
         chunk.firstDoc = block.firstIndex + static_cast<std::int64_t>(begin);
         analyzeChunk(analyzer, block, begin, end, chunk, where, source.source());
       });
-  tracker.finish(totalBytes > 0 ? totalBytes : docs);
   return std::vector<Chunk>(std::make_move_iterator(chunks.begin()), std::make_move_iterator(chunks.end()));
 }
 
@@ -1166,15 +1169,8 @@ CsrMatrix<Value> countWithLookup(const Analyzer& analyzer, const Lookup& lookup,
   struct Piece {
     std::vector<std::int64_t> cols, vals, nnz;
   };
-  ProgressTracker tracker(progress, totalBytes, "transform", totalBytes > 0 ? "bytes" : "documents");
-  std::int64_t docs = 0, bytes = 0;
   std::deque<Piece> pieces = forEachChunk<Piece>(
-      source, threads,
-      [&](const DocumentBlock& block) {
-        docs += static_cast<std::int64_t>(block.docs.size());
-        for (const auto d : block.docs) bytes += static_cast<std::int64_t>(d.size()) + 1;  // the reader runs ahead
-        tracker.update(totalBytes > 0 ? std::min(totalBytes, bytes) : docs);
-      },
+      source, threads, progress, totalBytes, "transform",
       [&](const DocumentBlock& block, std::size_t begin, std::size_t end, Piece& piece) {
         Lookup::Scratch scratch;
         std::vector<std::pair<std::int64_t, std::int64_t>> row;
@@ -1191,7 +1187,6 @@ CsrMatrix<Value> countWithLookup(const Analyzer& analyzer, const Lookup& lookup,
           piece.nnz.push_back(static_cast<std::int64_t>(row.size()));
         }
       });
-  tracker.finish(totalBytes > 0 ? totalBytes : docs);
   std::vector<std::int64_t> rowStart{0};
   for (const Piece& piece : pieces) {
     for (std::int64_t n : piece.nnz) rowStart.push_back(rowStart.back() + n);
