@@ -26,9 +26,9 @@ import subprocess
 import sys
 
 
-def run(cmd):
-    """Runs cmd; returns (stdout, max RSS in MB). Fails loudly on a non-zero exit."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def run(cmd, cwd=None):
+    """Runs cmd (in cwd); returns (stdout, max RSS in MB). Fails loudly on a non-zero exit."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd)
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -64,15 +64,20 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--model", default=None, help="scratch model path (default: <data>.model)")
     args = ap.parse_args()
+    # libffm writes its cache as basename(data).bin in the current directory: it runs in
+    # the data's directory, so that the cache is <data>.bin and nothing lands elsewhere.
+    args.data = os.path.abspath(args.data)
+    args.libffm = os.path.abspath(args.libffm)
+    data_dir = os.path.dirname(args.data)
 
     if not os.path.exists(args.data):
         if args.generate <= 0:
             sys.exit("%s does not exist (use --generate N to write it)" % args.data)
         gen = os.path.join(os.path.dirname(os.path.abspath(args.eigenrec)), "eigenrec-ffm-generate")
         print(run([gen, "--examples", str(args.generate), "--seed", "1", args.data])[0].strip())
-    model = args.model or args.data + ".model"
+    model = os.path.abspath(args.model or args.data + ".model")
     if not os.path.exists(args.data + ".bin"):
-        run([args.libffm, "-t", "1", "-k", "4", "-s", "1", args.data, model])  # builds libffm's cache
+        run([args.libffm, "-t", "1", "-k", "4", "-s", "1", args.data, model], cwd=data_dir)  # builds libffm's cache
 
     print("| k | threads | libffm tr_time s (pairs) | eigenrec tr_time s (pairs) | speed-up per pair (libffm time / eigenrec time) "
           "| median | best vs best | logloss libffm / eigenrec | peak MB libffm / eigenrec |")
@@ -89,7 +94,7 @@ def main():
                 if r % 2:
                     order.reverse()
                 for who, cmd in order:
-                    out, mem = run(cmd)
+                    out, mem = run(cmd, cwd=data_dir if who == "lib" else None)
                     loss, t = last_epoch(out, args.epochs)
                     if who == "lib":
                         lib_t.append(t)
