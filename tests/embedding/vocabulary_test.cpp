@@ -215,6 +215,8 @@ TEST_CASE("Vocabulary: counting in parallel shards gives the serial vocabulary",
   }
   CHECK_THAT(serialError, Catch::Contains("bad.txt:") && Catch::Contains("UTF-8"));
   CHECK(parallelError == serialError);
+
+  CHECK_THROWS_WITH(Vocabulary::build(corpus, options, -1), Catch::Contains("threads expected >= 0, got -1"));
 }
 
 TEST_CASE("Vocabulary: word2vec.c vocabulary file round trip and errors", "[embedding][vocabulary]") {

@@ -658,9 +658,10 @@ class FieldAwareFM {
     for (Index e = 0; e < x.size; ++e) {
       if (x.features[e] >= m_n) continue;
       const char* row = reinterpret_cast<const char*>(m_W.data() + static_cast<Index>(x.features[e]) * m_m * 2 * m_kPad);
-      const std::uintptr_t begin = reinterpret_cast<std::uintptr_t>(row) & ~std::uintptr_t{63};
-      const std::uintptr_t end = reinterpret_cast<std::uintptr_t>(row) + rowBytes;
-      for (std::uintptr_t p = begin; p < end; p += 64) lines.push_back(row + (p - reinterpret_cast<std::uintptr_t>(row)));
+      // Every cache line from the one holding the row's first byte to its last byte.
+      const std::uintptr_t skew = reinterpret_cast<std::uintptr_t>(row) & 63;
+      const char* first = row - skew;
+      for (std::uintptr_t k = 0; 64 * k < skew + rowBytes; ++k) lines.push_back(first + 64 * k);
     }
     detail::PrefetchList list;
     list.next = lines.data();
