@@ -12,11 +12,16 @@ eigenrec-ffm-generate next to --eigenrec (N examples x 39 fields, seed 1: a know
 plus noise). libffm trains from its binary cache (<data>.bin, built by a first untimed
 run); eigenrec parses the text each run.
 
+--modes chooses eigenrec's update steps: `exact` (the default step: IEEE sqrt and
+division) and `rsqrt` (`--rsqrt`: libffm's SSE step, the approximate reciprocal square
+root that libffm's default build uses); each mode gets its own row, measured in the same
+rounds as libffm.
+
 Both sides print per-epoch training time (tr_time, cumulative, excluding reading).
-The host may be shared, so each configuration runs --rounds alternating pairs (the order
-inside a pair flips every round) and the script prints every pair's ratio, the median
+The host may be shared, so each configuration runs --rounds rounds of every program (the
+order rotates every round) and the script prints every round's ratio, the median
 ratio and the ratio of the best times; contention only ever adds time, so the best-vs-best
-ratio is the least disturbed single number, and the spread of the pairs says how much the
+ratio is the least disturbed single number, and the spread of the rounds says how much the
 host moved. Peak memory (max RSS of each process) is reported too.
 """
 import argparse
@@ -62,6 +67,8 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[1])
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--modes", nargs="+", choices=["exact", "rsqrt"], default=["exact", "rsqrt"],
+                    help="eigenrec's update steps to measure")
     ap.add_argument("--model", default=None, help="scratch model path (default: <data>.model)")
     args = ap.parse_args()
     # libffm writes its cache as basename(data).bin in the current directory: it runs in
@@ -79,36 +86,37 @@ def main():
     if not os.path.exists(args.data + ".bin"):
         run([args.libffm, "-t", "1", "-k", "4", "-s", "1", args.data, model], cwd=data_dir)  # builds libffm's cache
 
-    print("| k | threads | libffm tr_time s (pairs) | eigenrec tr_time s (pairs) | speed-up per pair (libffm time / eigenrec time) "
-          "| median | best vs best | logloss libffm / eigenrec | peak MB libffm / eigenrec |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| k | threads | eigenrec step | libffm tr_time s (rounds) | eigenrec tr_time s (rounds) "
+          "| speed-up per round (libffm time / eigenrec time) | median | best vs best | logloss libffm / eigenrec "
+          "| peak MB libffm / eigenrec |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for k in args.k:
         for s in args.threads:
-            lib_cmd = [args.libffm, "-s", str(s), "-t", str(args.epochs), "-k", str(k), args.data, model]
-            own_cmd = [args.eigenrec, "-s", str(s), "-t", str(args.epochs), "-k", str(k), "--seed", "1", args.data,
-                       model]
-            lib_t, own_t, lib_mem, own_mem = [], [], 0.0, 0.0
-            lib_loss = own_loss = None
+            cmds = {"libffm": [args.libffm, "-s", str(s), "-t", str(args.epochs), "-k", str(k), args.data, model]}
+            for mode in args.modes:
+                cmds[mode] = [args.eigenrec, "-s", str(s), "-t", str(args.epochs), "-k", str(k), "--seed", "1"] + \
+                             (["--rsqrt"] if mode == "rsqrt" else []) + [args.data, model]
+            times = {who: [] for who in cmds}
+            loss = {}
+            mem = {who: 0.0 for who in cmds}
+            names = list(cmds)
             for r in range(args.rounds):
-                order = [("lib", lib_cmd), ("own", own_cmd)]
-                if r % 2:
-                    order.reverse()
-                for who, cmd in order:
-                    out, mem = run(cmd, cwd=data_dir if who == "lib" else None)
-                    loss, t = last_epoch(out, args.epochs)
-                    if who == "lib":
-                        lib_t.append(t)
-                        lib_loss, lib_mem = loss, max(lib_mem, mem)
-                    else:
-                        own_t.append(t)
-                        own_loss, own_mem = loss, max(own_mem, mem)
-                print("  k=%d s=%d round %d: libffm %.1f s, eigenrec %.1f s" % (k, s, r + 1, lib_t[-1], own_t[-1]),
-                      file=sys.stderr)
-            ratios = [a / b for a, b in zip(lib_t, own_t)]
-            print("| %d | %d | %s | %s | %s | %.2fx | %.2fx | %.5f / %.5f | %.0f / %.0f |" % (
-                k, s, ", ".join("%.1f" % t for t in lib_t), ", ".join("%.1f" % t for t in own_t),
-                ", ".join("%.2f" % x for x in ratios), statistics.median(ratios), min(lib_t) / min(own_t),
-                lib_loss, own_loss, lib_mem, own_mem))
+                order = names[r % len(names):] + names[:r % len(names)]  # rotate who runs first
+                for who in order:
+                    out, rss = run(cmds[who], cwd=data_dir if who == "libffm" else None)
+                    loss[who], t = last_epoch(out, args.epochs)
+                    times[who].append(t)
+                    mem[who] = max(mem[who], rss)
+                print("  k=%d s=%d round %d: %s" % (k, s, r + 1, ", ".join(
+                    "%s %.1f s" % (who, times[who][-1]) for who in names)), file=sys.stderr)
+            lib_t = times["libffm"]
+            for mode in args.modes:
+                own_t = times[mode]
+                ratios = [a / b for a, b in zip(lib_t, own_t)]
+                print("| %d | %d | %s | %s | %s | %s | %.2fx | %.2fx | %.5f / %.5f | %.0f / %.0f |" % (
+                    k, s, mode, ", ".join("%.1f" % t for t in lib_t), ", ".join("%.1f" % t for t in own_t),
+                    ", ".join("%.2f" % x for x in ratios), statistics.median(ratios), min(lib_t) / min(own_t),
+                    loss["libffm"], loss[mode], mem["libffm"], mem[mode]))
     if os.path.exists(model):
         os.remove(model)
 

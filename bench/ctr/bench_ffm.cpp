@@ -97,9 +97,10 @@ void counters(benchmark::State& state) {
       benchmark::Counter(double(state.iterations()) * double(kFields * (kFields - 1) / 2), benchmark::Counter::kIsRate);
 }
 
-ctr::FieldAwareFM<float> model(Index k) {
+ctr::FieldAwareFM<float> model(Index k, bool rsqrt = false) {
   ctr::FfmOptions o;
   o.factors = k;
+  o.approximateRsqrt = rsqrt;
   ctr::FieldAwareFM<float> m(o);
   m.initialize(kFields * kPerField, kFields);
   return m;
@@ -116,9 +117,10 @@ void BM_FfmPredict(benchmark::State& state) {
   counters(state);
 }
 
+// range(1) = 1: libffm's SSE step with the approximate rsqrt.
 void BM_FfmUpdate(benchmark::State& state) {
   const auto& batch = examples();
-  auto m = model(state.range(0));
+  auto m = model(state.range(0), state.range(1) != 0);
   Index i = 0;
   for (auto _ : state) {
     benchmark::DoNotOptimize(m.trainExample(batch.example(i)));
@@ -154,7 +156,7 @@ void BM_FfmUpdatePlain(benchmark::State& state) {
 
 BENCHMARK(BM_FfmPredict)->ArgName("k")->Arg(4)->Arg(8)->Arg(16)->Arg(32);
 BENCHMARK(BM_FfmPredictPlain)->ArgName("k")->Arg(4)->Arg(8)->Arg(16)->Arg(32);
-BENCHMARK(BM_FfmUpdate)->ArgName("k")->Arg(4)->Arg(8)->Arg(16)->Arg(32);
+BENCHMARK(BM_FfmUpdate)->ArgNames({"k", "rsqrt"})->ArgsProduct({{4, 8, 16, 32}, {0, 1}});
 BENCHMARK(BM_FfmUpdatePlain)->ArgName("k")->Arg(4)->Arg(8)->Arg(16)->Arg(32);
 
 BENCHMARK_MAIN();

@@ -4,7 +4,7 @@
 //
 // Accepts libffm's flags (-l -k -t -r -s -p --quiet --no-norm --no-rand --auto-stop
 // --on-disk) with libffm's defaults and prints its per-iteration table. Extra flags:
-// --bias, --linear, --seed, --hash, --libsvm-fields, --block. The table has one more
+// --bias, --linear, --rsqrt, --seed, --hash, --libsvm-fields, --block. The table has one more
 // column than libffm's: tr_cpu, the cumulative process CPU time (tr_time is wall time,
 // cumulative, as libffm's). The model is written
 // atomically after training; on any error nothing is written and the exit code is 1.
@@ -43,6 +43,8 @@ const char* kUsage =
     "options (eigenrec's):\n"
     "--bias: add a global bias term\n"
     "--linear: add linear terms\n"
+    "--rsqrt: libffm's SSE step, with the CPU's approximate reciprocal square root (faster; the\n"
+    "         model's bytes depend on the CPU)\n"
     "--seed <n>: random seed for initialization and shuffling (default 1)\n"
     "--hash <buckets>: hash feature tokens (any strings) into [0, buckets)\n"
     "--libsvm-fields: read 'label index:value ...' lines, the field of an entry being its position\n"
@@ -112,6 +114,8 @@ Command parse(int argc, char** argv) {
       c.ffm.useBias = true;
     } else if (a == "--linear") {
       c.ffm.useLinear = true;
+    } else if (a == "--rsqrt") {
+      c.ffm.approximateRsqrt = true;
     } else if (a == "--seed") {
       c.ffm.seed = number<std::uint64_t>(a, value(a));
     } else if (a == "--hash") {

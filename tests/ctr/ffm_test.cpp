@@ -77,6 +77,33 @@ struct ReferenceFfm {
     }
   }
 
+  // libffm's SSE build (USESSE, its default), one coordinate at a time: both sides are
+  // loaded, then w1, w2, G1, G2 stored in that order, with w -= eta * (rsqrt(G) * g).
+  // rsqrt is the CPU's rsqrtss.
+  void updateSse(const SparseExample<S>& x, S r, S kappa, S eta, S lambda) {
+    static_assert(std::is_same_v<S, float>);
+    auto rsqrt = [](float v) { return _mm_cvtss_f32(_mm_rsqrt_ss(_mm_set_ss(v))); };
+    for (Index a = 0; a < x.size; ++a) {
+      const Index j1 = x.features[a], f1 = x.fields[a];
+      if (j1 >= n || f1 >= m) continue;
+      for (Index b = a + 1; b < x.size; ++b) {
+        const Index j2 = x.features[b], f2 = x.fields[b];
+        if (j2 >= n || f2 >= m) continue;
+        const S kv = kappa * (x.values[a] * x.values[b] * r);
+        for (Index d = 0; d < k; ++d) {
+          const S w1 = W(j1, f2, d), w2 = W(j2, f1, d), G1 = A(j1, f2, d), G2 = A(j2, f1, d);
+          const S g1 = lambda * w1 + kv * w2;
+          const S g2 = lambda * w2 + kv * w1;
+          const S H1 = G1 + g1 * g1, H2 = G2 + g2 * g2;
+          W(j1, f2, d) = w1 - eta * (rsqrt(H1) * g1);
+          W(j2, f1, d) = w2 - eta * (rsqrt(H2) * g2);
+          A(j1, f2, d) = H1;
+          A(j2, f1, d) = H2;
+        }
+      }
+    }
+  }
+
   void update(const SparseExample<S>& x, S r, S kappa, S eta, S lambda) {
     for (Index a = 0; a < x.size; ++a) {
       const Index j1 = x.features[a], f1 = x.fields[a];
@@ -233,6 +260,76 @@ TEMPLATE_TEST_CASE("FFM update: libffm's order, bit for bit given the logit", "[
       }
     }
   }
+}
+
+#if defined(__SSE__)
+TEST_CASE("FFM update with approximateRsqrt: libffm's SSE step, bit for bit given the logit", "[ctr][ffm]") {
+  for (const Index k : {Index(3), Index(8), Index(13), Index(16), Index(32)}) {
+    FfmOptions o;
+    o.factors = k;
+    o.lambda = 0.01;
+    o.learningRate = 0.3;
+    o.seed = 3 + static_cast<std::uint64_t>(k);
+    o.approximateRsqrt = true;
+    FieldAwareFM<float> model(o);
+    model.initialize(6, 4);
+    SparseBatch<float> batch;
+    batch.addExample(1, {0, 1, 1, 2, 3, 5, 1}, {0, 2, 2, 4, 5, 1, 9}, {1.f, 0.5f, 2.f, -1.f, 1.5f, 1.f, 1.f});
+    batch.addExample(0, {3, 0, 2}, {1, 3, 0}, {1.f, 1.f, 0.25f});
+    for (int round = 0; round < 3; ++round) {
+      for (Index i = 0; i < batch.size(); ++i) {
+        const auto x = batch.example(i);
+        ReferenceFfm<float> ref(model);
+        const float t = model.score(x);
+        ref.updateSse(x, normScale(x), kappaOf(x.label, t), 0.3f, 0.01f);
+        model.trainExample(x);
+        for (Index j = 0; j < 6; ++j) {
+          for (Index f = 0; f < 4; ++f) {
+            for (Index d = 0; d < k; ++d) {
+              REQUIRE(model.latent(j, f)(d) == ref.W(j, f, d));
+              REQUIRE(model.accumulator(j, f)(d) == ref.A(j, f, d));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+#endif
+
+TEST_CASE("FFM approximateRsqrt: trains as the exact step does; double keeps the exact step", "[ctr][ffm][train]") {
+  SyntheticFfmOptions so;
+  so.fields = 6;
+  so.featuresPerField = 8;
+  so.factors = 2;
+  so.logitScale = 2.0;
+  const SyntheticFfm truth(so);
+  const auto train = truth.generate<float>(4000, 21);
+  const auto valid = truth.generate<float>(2000, 22);
+  FfmOptions o;
+  o.factors = 8;
+  o.epochs = 4;
+  FieldAwareFM<float> exact(o);
+  o.approximateRsqrt = true;
+  FieldAwareFM<float> approx(o);
+  const TrainingHistory a = exact.fit(train, &valid);
+  const TrainingHistory b = approx.fit(train, &valid);
+  REQUIRE(a.epochs.size() == b.epochs.size());
+  for (std::size_t e = 0; e < a.epochs.size(); ++e) {
+    CAPTURE(e, a.epochs[e].trainLoss, b.epochs[e].trainLoss, a.epochs[e].validLoss, b.epochs[e].validLoss);
+    CHECK(std::abs(a.epochs[e].trainLoss - b.epochs[e].trainLoss) < 2e-3);
+    CHECK(std::abs(a.epochs[e].validLoss - b.epochs[e].validLoss) < 2e-3);
+  }
+#if defined(__SSE__)
+  CHECK(saved(exact) != saved(approx));  // the option is not ignored
+#endif
+  const auto trainD = truth.generate<double>(500, 23);
+  FieldAwareFM<double> approxD(o);
+  o.approximateRsqrt = false;
+  FieldAwareFM<double> exactD(o);
+  approxD.fit(trainD);
+  exactD.fit(trainD);
+  CHECK(saved(approxD) == saved(exactD));
 }
 
 TEST_CASE("FFM gradients match central differences", "[ctr][ffm][gradcheck]") {
