@@ -75,7 +75,7 @@ struct FfmOptions {
   std::uint64_t seed = 1;        ///< initialisation and shuffling
   bool warmStart = false;        ///< fit() continues from the current weights if shapes allow
   /// libffm's SSE step w -= eta * rsqrt(G) * g with the CPU's approximate rsqrt (float on
-  /// x86; the update 1.45x faster at k = 8; the bytes depend on the CPU), instead of the exact
+  /// x86; the update kernel 1.45x faster at k = 8; the bytes depend on the CPU), instead of the exact
   /// eta / sqrt(G) * g (--rsqrt)
   bool approximateRsqrt = false;
   ProgressCallback progress;     ///< examples processed, per epoch
