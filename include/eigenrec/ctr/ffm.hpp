@@ -75,7 +75,7 @@ struct FfmOptions {
   std::uint64_t seed = 1;        ///< initialisation and shuffling
   bool warmStart = false;        ///< fit() continues from the current weights if shapes allow
   /// libffm's SSE step w -= eta * rsqrt(G) * g with the CPU's approximate rsqrt (float on
-  /// x86; the update kernel 1.45x faster at k = 8; the bytes depend on the CPU), instead of the exact
+  /// x86; the update kernel 1.2-1.45x faster at k = 8; the bytes depend on the CPU), instead of the exact
   /// eta / sqrt(G) * g (--rsqrt)
   bool approximateRsqrt = false;
   ProgressCallback progress;     ///< examples processed, per epoch
@@ -145,88 +145,17 @@ Scalar ffmPairwise(const Scalar* W, Index kPad, const FfmNode<Scalar>* nodes, In
 
 // libffm's per-coordinate AdaGrad update of one pair over n coordinates: w1 with its
 // accumulators G1, w2 with G2, none overlapping. Every lane computes exactly the scalar
-// expressions g = lambda w + kv w_other, G += g^2, w -= eta / sqrt(G) * g with IEEE
-// sqrt and division (x86: SSE2 / AVX intrinsics; elsewhere the scalar loop), so results
-// do not depend on the vector width. (Compilers do not vectorise the scalar loop: sqrt
-// keeps errno semantics; and Eigen's float sqrt is approximate under EIGEN_FAST_MATH.)
-template <typename Scalar>
-inline void ffmAdagradPair(Scalar* w1, Scalar* G1, Scalar* w2, Scalar* G2, Index n, Scalar kv, Scalar eta,
-                           Scalar lambda) {
-  Index d = 0;
-#if defined(__AVX__)
-  if constexpr (std::is_same_v<Scalar, float>) {
-    const __m256 K = _mm256_set1_ps(kv), L = _mm256_set1_ps(lambda), E = _mm256_set1_ps(eta);
-    for (; d + 8 <= n; d += 8) {
-      const __m256 a = _mm256_loadu_ps(w1 + d), b = _mm256_loadu_ps(w2 + d);
-      const __m256 g1 = _mm256_add_ps(_mm256_mul_ps(L, a), _mm256_mul_ps(K, b));
-      const __m256 g2 = _mm256_add_ps(_mm256_mul_ps(L, b), _mm256_mul_ps(K, a));
-      const __m256 A = _mm256_add_ps(_mm256_loadu_ps(G1 + d), _mm256_mul_ps(g1, g1));
-      const __m256 B = _mm256_add_ps(_mm256_loadu_ps(G2 + d), _mm256_mul_ps(g2, g2));
-      _mm256_storeu_ps(G1 + d, A);
-      _mm256_storeu_ps(G2 + d, B);
-      _mm256_storeu_ps(w1 + d, _mm256_sub_ps(a, _mm256_mul_ps(_mm256_div_ps(E, _mm256_sqrt_ps(A)), g1)));
-      _mm256_storeu_ps(w2 + d, _mm256_sub_ps(b, _mm256_mul_ps(_mm256_div_ps(E, _mm256_sqrt_ps(B)), g2)));
-    }
-  } else {
-    const __m256d K = _mm256_set1_pd(kv), L = _mm256_set1_pd(lambda), E = _mm256_set1_pd(eta);
-    for (; d + 4 <= n; d += 4) {
-      const __m256d a = _mm256_loadu_pd(w1 + d), b = _mm256_loadu_pd(w2 + d);
-      const __m256d g1 = _mm256_add_pd(_mm256_mul_pd(L, a), _mm256_mul_pd(K, b));
-      const __m256d g2 = _mm256_add_pd(_mm256_mul_pd(L, b), _mm256_mul_pd(K, a));
-      const __m256d A = _mm256_add_pd(_mm256_loadu_pd(G1 + d), _mm256_mul_pd(g1, g1));
-      const __m256d B = _mm256_add_pd(_mm256_loadu_pd(G2 + d), _mm256_mul_pd(g2, g2));
-      _mm256_storeu_pd(G1 + d, A);
-      _mm256_storeu_pd(G2 + d, B);
-      _mm256_storeu_pd(w1 + d, _mm256_sub_pd(a, _mm256_mul_pd(_mm256_div_pd(E, _mm256_sqrt_pd(A)), g1)));
-      _mm256_storeu_pd(w2 + d, _mm256_sub_pd(b, _mm256_mul_pd(_mm256_div_pd(E, _mm256_sqrt_pd(B)), g2)));
-    }
-  }
-#endif
-#if defined(__SSE2__)
-  if constexpr (std::is_same_v<Scalar, float>) {
-    const __m128 K = _mm_set1_ps(kv), L = _mm_set1_ps(lambda), E = _mm_set1_ps(eta);
-    for (; d + 4 <= n; d += 4) {
-      const __m128 a = _mm_loadu_ps(w1 + d), b = _mm_loadu_ps(w2 + d);
-      const __m128 g1 = _mm_add_ps(_mm_mul_ps(L, a), _mm_mul_ps(K, b));
-      const __m128 g2 = _mm_add_ps(_mm_mul_ps(L, b), _mm_mul_ps(K, a));
-      const __m128 A = _mm_add_ps(_mm_loadu_ps(G1 + d), _mm_mul_ps(g1, g1));
-      const __m128 B = _mm_add_ps(_mm_loadu_ps(G2 + d), _mm_mul_ps(g2, g2));
-      _mm_storeu_ps(G1 + d, A);
-      _mm_storeu_ps(G2 + d, B);
-      _mm_storeu_ps(w1 + d, _mm_sub_ps(a, _mm_mul_ps(_mm_div_ps(E, _mm_sqrt_ps(A)), g1)));
-      _mm_storeu_ps(w2 + d, _mm_sub_ps(b, _mm_mul_ps(_mm_div_ps(E, _mm_sqrt_ps(B)), g2)));
-    }
-  } else {
-    const __m128d K = _mm_set1_pd(kv), L = _mm_set1_pd(lambda), E = _mm_set1_pd(eta);
-    for (; d + 2 <= n; d += 2) {
-      const __m128d a = _mm_loadu_pd(w1 + d), b = _mm_loadu_pd(w2 + d);
-      const __m128d g1 = _mm_add_pd(_mm_mul_pd(L, a), _mm_mul_pd(K, b));
-      const __m128d g2 = _mm_add_pd(_mm_mul_pd(L, b), _mm_mul_pd(K, a));
-      const __m128d A = _mm_add_pd(_mm_loadu_pd(G1 + d), _mm_mul_pd(g1, g1));
-      const __m128d B = _mm_add_pd(_mm_loadu_pd(G2 + d), _mm_mul_pd(g2, g2));
-      _mm_storeu_pd(G1 + d, A);
-      _mm_storeu_pd(G2 + d, B);
-      _mm_storeu_pd(w1 + d, _mm_sub_pd(a, _mm_mul_pd(_mm_div_pd(E, _mm_sqrt_pd(A)), g1)));
-      _mm_storeu_pd(w2 + d, _mm_sub_pd(b, _mm_mul_pd(_mm_div_pd(E, _mm_sqrt_pd(B)), g2)));
-    }
-  }
-#endif
-  for (; d < n; ++d) {
-    const Scalar g1 = lambda * w1[d] + kv * w2[d];
-    const Scalar g2 = lambda * w2[d] + kv * w1[d];
-    G1[d] += g1 * g1;
-    G2[d] += g2 * g2;
-    w1[d] -= eta / std::sqrt(G1[d]) * g1;
-    w2[d] -= eta / std::sqrt(G2[d]) * g2;
-  }
-}
-
-// libffm's SSE step (its default build), for float: w -= eta * (rsqrt(G) * g), with the
-// CPU's approximate reciprocal square root (about 12 bits; rsqrtps on x86) instead of
-// the IEEE sqrt and division, which bound the exact step. The lanes use rsqrtps /
-// vrsqrtps, which agree with each other and with rsqrtss on one CPU, so results do not
-// depend on the vector width; they do depend on the CPU (vendors' tables differ).
-// Without SSE the step is eta * ((1 / sqrt(G)) * g). Double keeps the exact step.
+// expressions g = lambda w + kv w_other, G += g^2 and then
+// - the exact step (Rsqrt = false): w -= eta / sqrt(G) * g, IEEE sqrt and division;
+// - libffm's SSE step (Rsqrt = true; its default build), float only:
+//   w -= eta * (rsqrt(G) * g) with the CPU's approximate reciprocal square root (about
+//   12 bits), which is not bound by the divider. rsqrtps / vrsqrtps / rsqrtss agree on
+//   one CPU, so results do not depend on the vector width; they do depend on the CPU
+//   (vendors' tables differ). Without SSE it is eta * ((1 / sqrt(G)) * g); double keeps
+//   the exact step.
+// x86 runs the lanes with SSE2 / AVX intrinsics, the remainder (and other CPUs) the
+// scalar loop. (Compilers do not vectorise the scalar loop: sqrt keeps errno semantics;
+// and Eigen's float sqrt is approximate under EIGEN_FAST_MATH.)
 inline float ffmRsqrt(float x) {
 #if defined(__SSE__)
   return _mm_cvtss_f32(_mm_rsqrt_ss(_mm_set_ss(x)));
@@ -235,86 +164,147 @@ inline float ffmRsqrt(float x) {
 #endif
 }
 
-template <typename Scalar>
-inline void ffmAdagradPairRsqrt(Scalar* w1, Scalar* G1, Scalar* w2, Scalar* G2, Index n, Scalar kv, Scalar eta,
-                                Scalar lambda) {
-  if constexpr (!std::is_same_v<Scalar, float>) {
-    ffmAdagradPair(w1, G1, w2, G2, n, kv, eta, lambda);
+template <bool Rsqrt, typename Scalar>
+inline Scalar ffmStep(Scalar eta, Scalar G, Scalar g) {
+  if constexpr (Rsqrt && std::is_same_v<Scalar, float>) {
+    return eta * (ffmRsqrt(G) * g);
   } else {
-    Index d = 0;
-#if defined(__AVX__)
-    {
-      const __m256 K = _mm256_set1_ps(kv), L = _mm256_set1_ps(lambda), E = _mm256_set1_ps(eta);
-      for (; d + 8 <= n; d += 8) {
-        const __m256 a = _mm256_loadu_ps(w1 + d), b = _mm256_loadu_ps(w2 + d);
-        const __m256 g1 = _mm256_add_ps(_mm256_mul_ps(L, a), _mm256_mul_ps(K, b));
-        const __m256 g2 = _mm256_add_ps(_mm256_mul_ps(L, b), _mm256_mul_ps(K, a));
-        const __m256 A = _mm256_add_ps(_mm256_loadu_ps(G1 + d), _mm256_mul_ps(g1, g1));
-        const __m256 B = _mm256_add_ps(_mm256_loadu_ps(G2 + d), _mm256_mul_ps(g2, g2));
-        _mm256_storeu_ps(G1 + d, A);
-        _mm256_storeu_ps(G2 + d, B);
-        _mm256_storeu_ps(w1 + d, _mm256_sub_ps(a, _mm256_mul_ps(E, _mm256_mul_ps(_mm256_rsqrt_ps(A), g1))));
-        _mm256_storeu_ps(w2 + d, _mm256_sub_ps(b, _mm256_mul_ps(E, _mm256_mul_ps(_mm256_rsqrt_ps(B), g2))));
-      }
-    }
-#endif
-#if defined(__SSE__)
-    {
-      const __m128 K = _mm_set1_ps(kv), L = _mm_set1_ps(lambda), E = _mm_set1_ps(eta);
-      for (; d + 4 <= n; d += 4) {
-        const __m128 a = _mm_loadu_ps(w1 + d), b = _mm_loadu_ps(w2 + d);
-        const __m128 g1 = _mm_add_ps(_mm_mul_ps(L, a), _mm_mul_ps(K, b));
-        const __m128 g2 = _mm_add_ps(_mm_mul_ps(L, b), _mm_mul_ps(K, a));
-        const __m128 A = _mm_add_ps(_mm_loadu_ps(G1 + d), _mm_mul_ps(g1, g1));
-        const __m128 B = _mm_add_ps(_mm_loadu_ps(G2 + d), _mm_mul_ps(g2, g2));
-        _mm_storeu_ps(G1 + d, A);
-        _mm_storeu_ps(G2 + d, B);
-        _mm_storeu_ps(w1 + d, _mm_sub_ps(a, _mm_mul_ps(E, _mm_mul_ps(_mm_rsqrt_ps(A), g1))));
-        _mm_storeu_ps(w2 + d, _mm_sub_ps(b, _mm_mul_ps(E, _mm_mul_ps(_mm_rsqrt_ps(B), g2))));
-      }
-    }
-#endif
-    for (; d < n; ++d) {
-      const float g1 = lambda * w1[d] + kv * w2[d];
-      const float g2 = lambda * w2[d] + kv * w1[d];
-      G1[d] += g1 * g1;
-      G2[d] += g2 * g2;
-      w1[d] -= eta * (ffmRsqrt(G1[d]) * g1);
-      w2[d] -= eta * (ffmRsqrt(G2[d]) * g2);
-    }
+    return eta / std::sqrt(G) * g;
   }
 }
 
-// Same, when both sides are one block (a feature repeated in its own field): the
-// scalar order of libffm, where the second write sees the first.
-template <typename Scalar>
+// The intrinsics of one register type, for ffmPairLanes.
+#if defined(__SSE2__)
+struct FfmSseFloat {
+  using V = __m128;
+  static constexpr Index kWidth = 4;
+  static constexpr bool kRsqrt = true;
+  static V set1(float x) { return _mm_set1_ps(x); }
+  static V load(const float* p) { return _mm_loadu_ps(p); }
+  static void store(float* p, V v) { _mm_storeu_ps(p, v); }
+  static V add(V a, V b) { return _mm_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm_sub_ps(a, b); }
+  static V mul(V a, V b) { return _mm_mul_ps(a, b); }
+  static V div(V a, V b) { return _mm_div_ps(a, b); }
+  static V sqrt(V a) { return _mm_sqrt_ps(a); }
+  static V rsqrt(V a) { return _mm_rsqrt_ps(a); }
+};
+struct FfmSseDouble {
+  using V = __m128d;
+  static constexpr Index kWidth = 2;
+  static constexpr bool kRsqrt = false;
+  static V set1(double x) { return _mm_set1_pd(x); }
+  static V load(const double* p) { return _mm_loadu_pd(p); }
+  static void store(double* p, V v) { _mm_storeu_pd(p, v); }
+  static V add(V a, V b) { return _mm_add_pd(a, b); }
+  static V sub(V a, V b) { return _mm_sub_pd(a, b); }
+  static V mul(V a, V b) { return _mm_mul_pd(a, b); }
+  static V div(V a, V b) { return _mm_div_pd(a, b); }
+  static V sqrt(V a) { return _mm_sqrt_pd(a); }
+  static V rsqrt(V a) { return a; }  // not used (kRsqrt)
+};
+#endif
+#if defined(__AVX__)
+struct FfmAvxFloat {
+  using V = __m256;
+  static constexpr Index kWidth = 8;
+  static constexpr bool kRsqrt = true;
+  static V set1(float x) { return _mm256_set1_ps(x); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static V div(V a, V b) { return _mm256_div_ps(a, b); }
+  static V sqrt(V a) { return _mm256_sqrt_ps(a); }
+  static V rsqrt(V a) { return _mm256_rsqrt_ps(a); }
+};
+struct FfmAvxDouble {
+  using V = __m256d;
+  static constexpr Index kWidth = 4;
+  static constexpr bool kRsqrt = false;
+  static V set1(double x) { return _mm256_set1_pd(x); }
+  static V load(const double* p) { return _mm256_loadu_pd(p); }
+  static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
+  static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_pd(a, b); }
+  static V mul(V a, V b) { return _mm256_mul_pd(a, b); }
+  static V div(V a, V b) { return _mm256_div_pd(a, b); }
+  static V sqrt(V a) { return _mm256_sqrt_pd(a); }
+  static V rsqrt(V a) { return a; }  // not used (kRsqrt)
+};
+#endif
+
+// Coordinates [d, ...) of ffmAdagradPair in whole registers of T; returns where it stopped.
+template <bool Rsqrt, class T, typename Scalar>
+inline Index ffmPairLanes(Scalar* w1, Scalar* G1, Scalar* w2, Scalar* G2, Index d, Index n, Scalar kv, Scalar eta,
+                          Scalar lambda) {
+  using V = typename T::V;
+  const V K = T::set1(kv), L = T::set1(lambda), E = T::set1(eta);
+  for (; d + T::kWidth <= n; d += T::kWidth) {
+    const V a = T::load(w1 + d), b = T::load(w2 + d);
+    const V g1 = T::add(T::mul(L, a), T::mul(K, b));
+    const V g2 = T::add(T::mul(L, b), T::mul(K, a));
+    const V A = T::add(T::load(G1 + d), T::mul(g1, g1));
+    const V B = T::add(T::load(G2 + d), T::mul(g2, g2));
+    T::store(G1 + d, A);
+    T::store(G2 + d, B);
+    if constexpr (Rsqrt && T::kRsqrt) {
+      T::store(w1 + d, T::sub(a, T::mul(E, T::mul(T::rsqrt(A), g1))));
+      T::store(w2 + d, T::sub(b, T::mul(E, T::mul(T::rsqrt(B), g2))));
+    } else {
+      T::store(w1 + d, T::sub(a, T::mul(T::div(E, T::sqrt(A)), g1)));
+      T::store(w2 + d, T::sub(b, T::mul(T::div(E, T::sqrt(B)), g2)));
+    }
+  }
+  return d;
+}
+
+template <bool Rsqrt, typename Scalar>
+inline void ffmAdagradPair(Scalar* w1, Scalar* G1, Scalar* w2, Scalar* G2, Index n, Scalar kv, Scalar eta,
+                           Scalar lambda) {
+  constexpr bool isFloat = std::is_same_v<Scalar, float>;
+  Index d = 0;
+#if defined(__AVX__)
+  using Avx = std::conditional_t<isFloat, FfmAvxFloat, FfmAvxDouble>;
+  d = ffmPairLanes<Rsqrt, Avx>(w1, G1, w2, G2, d, n, kv, eta, lambda);
+#endif
+#if defined(__SSE2__)
+  using Sse = std::conditional_t<isFloat, FfmSseFloat, FfmSseDouble>;
+  d = ffmPairLanes<Rsqrt, Sse>(w1, G1, w2, G2, d, n, kv, eta, lambda);
+#endif
+  for (; d < n; ++d) {
+    const Scalar g1 = lambda * w1[d] + kv * w2[d];
+    const Scalar g2 = lambda * w2[d] + kv * w1[d];
+    G1[d] += g1 * g1;
+    G2[d] += g2 * g2;
+    w1[d] -= ffmStep<Rsqrt>(eta, G1[d], g1);
+    w2[d] -= ffmStep<Rsqrt>(eta, G2[d], g2);
+  }
+}
+
+// Same, when both sides are one block (a feature repeated in its own field).
+// - Exact step: the scalar order of libffm's portable loop, where the second write sees
+//   the first (G gets both squares, w both steps).
+// - libffm's SSE step: it loads both sides, then stores w1, w2, G1, G2, so the second
+//   side's values are kept: G += g^2 and w -= eta * (rsqrt(G) * g) once, with
+//   g = lambda w + kv w.
+template <bool Rsqrt, typename Scalar>
 inline void ffmPairUpdateSame(Scalar* p, Index kPad, Scalar kv, Scalar eta, Scalar lambda) {
   Scalar* w = p;
   Scalar* G = p + kPad;
   for (Index d = 0; d < kPad; ++d) {
-    const Scalar g1 = lambda * w[d] + kv * w[d];
-    const Scalar g2 = lambda * w[d] + kv * w[d];
-    G[d] += g1 * g1;
-    G[d] += g2 * g2;
-    w[d] -= eta / std::sqrt(G[d]) * g1;
-    w[d] -= eta / std::sqrt(G[d]) * g2;
-  }
-}
-
-// The one-block case of the SSE step: libffm loads both sides, then stores w1, w2, G1,
-// G2, so the second side's values are kept: G += g^2 and w -= eta * (rsqrt(G) * g)
-// once, with g = lambda w + kv w.
-template <typename Scalar>
-inline void ffmPairUpdateSameRsqrt(Scalar* p, Index kPad, Scalar kv, Scalar eta, Scalar lambda) {
-  if constexpr (!std::is_same_v<Scalar, float>) {
-    ffmPairUpdateSame(p, kPad, kv, eta, lambda);
-  } else {
-    float* w = p;
-    float* G = p + kPad;
-    for (Index d = 0; d < kPad; ++d) {
-      const float g = lambda * w[d] + kv * w[d];
+    if constexpr (Rsqrt && std::is_same_v<Scalar, float>) {
+      const Scalar g = lambda * w[d] + kv * w[d];
       G[d] += g * g;
-      w[d] -= eta * (ffmRsqrt(G[d]) * g);
+      w[d] -= ffmStep<true>(eta, G[d], g);
+    } else {
+      const Scalar g1 = lambda * w[d] + kv * w[d];
+      const Scalar g2 = lambda * w[d] + kv * w[d];
+      G[d] += g1 * g1;
+      G[d] += g2 * g2;
+      w[d] -= eta / std::sqrt(G[d]) * g1;
+      w[d] -= eta / std::sqrt(G[d]) * g2;
     }
   }
 }
@@ -346,15 +336,9 @@ void ffmUpdate(Scalar* W, Index kPad, const FfmNode<Scalar>* nodes, Index len, S
       const Scalar kv = kappa * (n1.value * n2.value * r);
       if (p1 != p2) {
         const Index n = K > 0 ? Index(K) : kPad;
-        if constexpr (Rsqrt) {
-          ffmAdagradPairRsqrt(p1, p1 + n, p2, p2 + n, n, kv, eta, lambda);
-        } else {
-          ffmAdagradPair(p1, p1 + n, p2, p2 + n, n, kv, eta, lambda);
-        }
-      } else if constexpr (Rsqrt) {
-        ffmPairUpdateSameRsqrt(p1, kPad, kv, eta, lambda);
+        ffmAdagradPair<Rsqrt>(p1, p1 + n, p2, p2 + n, n, kv, eta, lambda);
       } else {
-        ffmPairUpdateSame(p1, kPad, kv, eta, lambda);
+        ffmPairUpdateSame<Rsqrt>(p1, kPad, kv, eta, lambda);
       }
     }
   }
