@@ -229,9 +229,9 @@ TEMPLATE_TEST_CASE("FFM AdaGrad step: accumulators start at 1", "[ctr][ffm]", fl
 }
 
 // Trains a few steps for each k and requires every coordinate to equal the reference's
-// (ReferenceFfm::update or, with rsqrt, ReferenceFfm::updateSse) given the model's logit.
-template <typename S>
-void requireBitForBit(bool rsqrt, std::uint64_t seed) {
+// (ReferenceFfm::update or, with Rsqrt, ReferenceFfm::updateSse) given the model's logit.
+template <typename S, bool Rsqrt>
+void requireBitForBit(std::uint64_t seed) {
   // k = 3, 8, 13, 16, 32 cover the fixed-size kernels (kPad 4, 8, 16, 32) and 10 -> 12 the runtime one.
   for (const Index k : {Index(3), Index(8), Index(10), Index(13), Index(16), Index(32)}) {
     FfmOptions o;
@@ -239,7 +239,7 @@ void requireBitForBit(bool rsqrt, std::uint64_t seed) {
     o.lambda = 0.01;
     o.learningRate = 0.3;
     o.seed = seed + static_cast<std::uint64_t>(k);
-    o.approximateRsqrt = rsqrt;
+    o.approximateRsqrt = Rsqrt;
     FieldAwareFM<S> model(o);
     model.initialize(6, 4);
     // Feature 2 twice in field 1 (both sides of a pair are one block), a field shared by
@@ -252,16 +252,11 @@ void requireBitForBit(bool rsqrt, std::uint64_t seed) {
         const auto x = batch.example(i);
         ReferenceFfm<S> ref(model);
         const S t = model.score(x);
-        bool done = false;
-#if defined(__SSE__)
-        if constexpr (std::is_same_v<S, float>) {
-          if (rsqrt) {
-            ref.updateSse(x, normScale(x), kappaOf(x.label, t), S(0.3), S(0.01));
-            done = true;
-          }
+        if constexpr (Rsqrt) {
+          ref.updateSse(x, normScale(x), kappaOf(x.label, t), S(0.3), S(0.01));
+        } else {
+          ref.update(x, normScale(x), kappaOf(x.label, t), S(0.3), S(0.01));
         }
-#endif
-        if (!done) ref.update(x, normScale(x), kappaOf(x.label, t), S(0.3), S(0.01));
         model.trainExample(x);
         for (Index j = 0; j < 6; ++j) {
           for (Index f = 0; f < 4; ++f) {
@@ -277,12 +272,12 @@ void requireBitForBit(bool rsqrt, std::uint64_t seed) {
 }
 
 TEMPLATE_TEST_CASE("FFM update: libffm's order, bit for bit given the logit", "[ctr][ffm]", float, double) {
-  requireBitForBit<TestType>(false, 7);
+  requireBitForBit<TestType, false>(7);
 }
 
 #if defined(__SSE__)
 TEST_CASE("FFM update with approximateRsqrt: libffm's SSE step, bit for bit given the logit", "[ctr][ffm]") {
-  requireBitForBit<float>(true, 3);
+  requireBitForBit<float, true>(3);
 }
 #endif
 

@@ -164,9 +164,10 @@ inline float ffmRsqrt(float x) {
 #endif
 }
 
+// Rsqrt is float only: FieldAwareFM<double> always takes the exact step (ffmUpdate checks).
 template <bool Rsqrt, typename Scalar>
 inline Scalar ffmStep(Scalar eta, Scalar G, Scalar g) {
-  if constexpr (Rsqrt && std::is_same_v<Scalar, float>) {
+  if constexpr (Rsqrt) {
     return eta * (ffmRsqrt(G) * g);
   } else {
     return eta / std::sqrt(G) * g;
@@ -178,7 +179,6 @@ inline Scalar ffmStep(Scalar eta, Scalar G, Scalar g) {
 struct FfmSseFloat {
   using V = __m128;
   static constexpr Index kWidth = 4;
-  static constexpr bool kRsqrt = true;
   static V set1(float x) { return _mm_set1_ps(x); }
   static V load(const float* p) { return _mm_loadu_ps(p); }
   static void store(float* p, V v) { _mm_storeu_ps(p, v); }
@@ -192,7 +192,6 @@ struct FfmSseFloat {
 struct FfmSseDouble {
   using V = __m128d;
   static constexpr Index kWidth = 2;
-  static constexpr bool kRsqrt = false;
   static V set1(double x) { return _mm_set1_pd(x); }
   static V load(const double* p) { return _mm_loadu_pd(p); }
   static void store(double* p, V v) { _mm_storeu_pd(p, v); }
@@ -201,14 +200,12 @@ struct FfmSseDouble {
   static V mul(V a, V b) { return _mm_mul_pd(a, b); }
   static V div(V a, V b) { return _mm_div_pd(a, b); }
   static V sqrt(V a) { return _mm_sqrt_pd(a); }
-  static V rsqrt(V a) { return a; }  // not used (kRsqrt)
 };
 #endif
 #if defined(__AVX__)
 struct FfmAvxFloat {
   using V = __m256;
   static constexpr Index kWidth = 8;
-  static constexpr bool kRsqrt = true;
   static V set1(float x) { return _mm256_set1_ps(x); }
   static V load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
@@ -222,7 +219,6 @@ struct FfmAvxFloat {
 struct FfmAvxDouble {
   using V = __m256d;
   static constexpr Index kWidth = 4;
-  static constexpr bool kRsqrt = false;
   static V set1(double x) { return _mm256_set1_pd(x); }
   static V load(const double* p) { return _mm256_loadu_pd(p); }
   static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
@@ -231,7 +227,6 @@ struct FfmAvxDouble {
   static V mul(V a, V b) { return _mm256_mul_pd(a, b); }
   static V div(V a, V b) { return _mm256_div_pd(a, b); }
   static V sqrt(V a) { return _mm256_sqrt_pd(a); }
-  static V rsqrt(V a) { return a; }  // not used (kRsqrt)
 };
 #endif
 
@@ -249,7 +244,7 @@ inline Index ffmPairLanes(Scalar* w1, Scalar* G1, Scalar* w2, Scalar* G2, Index 
     const V B = T::add(T::load(G2 + d), T::mul(g2, g2));
     T::store(G1 + d, A);
     T::store(G2 + d, B);
-    if constexpr (Rsqrt && T::kRsqrt) {
+    if constexpr (Rsqrt) {
       T::store(w1 + d, T::sub(a, T::mul(E, T::mul(T::rsqrt(A), g1))));
       T::store(w2 + d, T::sub(b, T::mul(E, T::mul(T::rsqrt(B), g2))));
     } else {
@@ -294,7 +289,7 @@ inline void ffmPairUpdateSame(Scalar* p, Index kPad, Scalar kv, Scalar eta, Scal
   Scalar* w = p;
   Scalar* G = p + kPad;
   for (Index d = 0; d < kPad; ++d) {
-    if constexpr (Rsqrt && std::is_same_v<Scalar, float>) {
+    if constexpr (Rsqrt) {
       const Scalar g = lambda * w[d] + kv * w[d];
       G[d] += g * g;
       w[d] -= ffmStep<true>(eta, G[d], g);
@@ -303,8 +298,8 @@ inline void ffmPairUpdateSame(Scalar* p, Index kPad, Scalar kv, Scalar eta, Scal
       const Scalar g2 = lambda * w[d] + kv * w[d];
       G[d] += g1 * g1;
       G[d] += g2 * g2;
-      w[d] -= eta / std::sqrt(G[d]) * g1;
-      w[d] -= eta / std::sqrt(G[d]) * g2;
+      w[d] -= ffmStep<false>(eta, G[d], g1);
+      w[d] -= ffmStep<false>(eta, G[d], g2);
     }
   }
 }
@@ -321,6 +316,7 @@ struct PrefetchList {
 template <typename Scalar, int K, bool Rsqrt>
 void ffmUpdate(Scalar* W, Index kPad, const FfmNode<Scalar>* nodes, Index len, Scalar r, Scalar kappa, Scalar eta,
                Scalar lambda, PrefetchList prefetch = {}) {
+  static_assert(!Rsqrt || std::is_same_v<Scalar, float>, "the rsqrt step is float only");
   const Index stride = 2 * kPad;
   const Index lines = prefetch.end - prefetch.next;
   Index credit = 0;
@@ -776,9 +772,13 @@ class FieldAwareFM {
     const auto lambda = static_cast<Scalar>(m_options.lambda);
     const auto len = static_cast<Index>(nodes.size());
     const detail::PrefetchList pf = next != nullptr ? rowsOf(*next, scratch.lines, len * (len - 1) / 2) : detail::PrefetchList{};
-    if (std::is_same_v<Scalar, float> && m_options.approximateRsqrt) {
-      update<true>(nodes.data(), len, r, kappa, eta, lambda, pf);
-    } else {
+    if constexpr (std::is_same_v<Scalar, float>) {
+      if (m_options.approximateRsqrt) {
+        update<true>(nodes.data(), len, r, kappa, eta, lambda, pf);
+      } else {
+        update<false>(nodes.data(), len, r, kappa, eta, lambda, pf);
+      }
+    } else {  // double keeps the exact step
       update<false>(nodes.data(), len, r, kappa, eta, lambda, pf);
     }
     if (m_useLinear) {
