@@ -404,6 +404,48 @@ TEST_CASE("StringTable: ids and strings survive releaseLookup", "[text][tables]"
   CHECK(inserted);
 }
 
+
+TEST_CASE("KeyTable: keys survive releaseSlots; the next table reuses the slot memory", "[text][tables]") {
+  namespace td = eigenrec::text::detail;
+  bool inserted = false;
+  td::KeyTable first(2, 1000);
+  for (std::uint64_t i = 1; i <= 1000; ++i) {
+    const std::uint64_t key[2] = {i, i * 7};
+    REQUIRE(first.findOrInsert(key, td::hashKey(key, 2), inserted) == i - 1);
+  }
+  std::vector<std::uint64_t> slots = first.releaseSlots();
+  REQUIRE(first.size() == 1000);
+  CHECK(first.key(41)[0] == 42);
+  CHECK(first.key(41)[1] == 42 * 7);
+  // The handed-over memory still holds the first table's slots: the new table must not
+  // see them as entries.
+  const std::uint64_t* memory = slots.data();
+  td::KeyTable second(2, 500, std::move(slots));
+  const std::uint64_t present[2] = {5, 35};
+  CHECK(second.find(present, td::hashKey(present, 2)) == -1);
+  CHECK(second.findOrInsert(present, td::hashKey(present, 2), inserted) == 0);
+  CHECK(inserted);
+  CHECK(second.find(present, td::hashKey(present, 2)) == 0);
+  CHECK(second.memoryBytes() >= 8 * 3 * 64);
+  // Large enough: the same pages, no new allocation.
+  CHECK(second.releaseSlots().data() == memory);
+}
+
+TEST_CASE("FitCounts moves its matrix without copying it", "[text][tables]") {
+  eigenrec::text::detail::FitCounts<double> a;
+  a.counts.resize(3, 4);
+  a.counts.insert(1, 2) = 5.0;
+  a.counts.makeCompressed();
+  a.vocabulary = {"a", "b", "c", "d"};
+  const double* values = a.counts.valuePtr();
+  eigenrec::text::detail::FitCounts<double> b(std::move(a));
+  CHECK(b.counts.valuePtr() == values);
+  CHECK(b.counts.coeff(1, 2) == 5.0);
+  CHECK(b.vocabulary.size() == 4);
+  eigenrec::text::detail::FitCounts<double> c;
+  c = std::move(b);
+  CHECK(c.counts.valuePtr() == values);
+}
 TEST_CASE("Chunk pipeline: blocks read ahead give the serial result; the first bad line wins", "[text][file][threads]") {
   // Blocks of 64 KiB (the reader's default is 4 MiB): about 20 blocks of one chunk each,
   // so that threads go on with the next block while the previous ones finish.

@@ -171,6 +171,27 @@ inline std::vector<std::size_t> numpyArgsort(const std::vector<std::int64_t>& v)
 /// Output of a fit.
 template <typename Value>
 struct FitCounts {
+  FitCounts() = default;
+  // Eigen 3.4's SparseMatrix has no move constructor: an implicit move would copy the
+  // matrix (tens of megabytes of fresh pages for a large corpus), so moves swap it.
+  FitCounts(FitCounts&& other) noexcept { swap(other); }
+  FitCounts& operator=(FitCounts&& other) noexcept {
+    swap(other);
+    return *this;
+  }
+  FitCounts(const FitCounts&) = delete;
+  FitCounts& operator=(const FitCounts&) = delete;
+  void swap(FitCounts& other) noexcept {
+    using std::swap;
+    swap(vocabulary, other.vocabulary);
+    swap(documentFrequency, other.documentFrequency);
+    counts.swap(other.counts);
+    swap(documents, other.documents);
+    swap(seenFeatures, other.seenFeatures);
+    swap(packing, other.packing);
+    swap(columnKeys, other.columnKeys);
+  }
+
   std::vector<std::string> vocabulary;  // column order
   std::vector<std::int64_t> documentFrequency;
   CsrMatrix<Value> counts;              // (documents, vocabulary)
@@ -797,14 +818,20 @@ FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
   });
 
   // 3b: count each group: document frequency, total count, per-document counts.
+  // A group's lookup slots are done with when it is counted (phase 4 reads keys by id):
+  // the thread's next group reuses their memory.
   std::vector<Group> groupState(groups);
   parallelFor(0, static_cast<Index>(groups), 1, threads, [&](Index b, Index e) {
+    std::vector<std::uint64_t> slots;
     for (Index gi = b; gi < e; ++gi) {
       const auto g = static_cast<std::size_t>(gi);
       std::size_t occurrences = 0;
       for (const Chunk& c : chunks) occurrences += c.groupKeys[g].size() / uW;
       Group& group = groupState[g];
-      group.table = KeyTable(W, occurrences / 5);
+      const std::size_t expected = occurrences / 5;
+      group.table = KeyTable(W, expected, std::move(slots));
+      group.stats.reserve(expected);
+      group.df.reserve(expected);
       for (Chunk& chunk : chunks) {
         // The chunk's keys are replaced in place by its (feature << 32 | count) entries:
         // a key yields at most one entry, so the write position never passes the read one.
@@ -842,6 +869,7 @@ FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
       group.total.resize(group.stats.size());
       for (std::size_t id = 0; id < group.stats.size(); ++id) group.total[id] = group.stats[id].total;
       group.stats = {};
+      slots = group.table.releaseSlots();
     }
   });
 

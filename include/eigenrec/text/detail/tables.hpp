@@ -184,9 +184,13 @@ class StringTable {
 /// in insertion order. Slots hold the key inline followed by the id.
 class KeyTable {
  public:
-  explicit KeyTable(int words = 1, std::size_t expected = 0) : m_words(words), m_stride(static_cast<std::size_t>(words) + 1) {
+  /// `storage`: memory for the slots (its capacity is reused, its contents ignored), such
+  /// as the releaseSlots() of a table done with lookups: reused pages need no page faults.
+  explicit KeyTable(int words = 1, std::size_t expected = 0, std::vector<std::uint64_t> storage = {})
+      : m_words(words), m_stride(static_cast<std::size_t>(words) + 1), m_slots(std::move(storage)) {
     std::size_t capacity = 64;
     while (10 * expected > 7 * capacity) capacity *= 2;  // load factor <= 0.7
+    m_keys.reserve(expected * static_cast<std::size_t>(words));
     rehash(capacity);
   }
 
@@ -235,6 +239,14 @@ class KeyTable {
   }
 
   std::size_t memoryBytes() const noexcept { return (m_slots.capacity() + m_keys.capacity()) * 8; }
+
+  /// Ends lookups (find / findOrInsert / prefetch must not follow; key(id) and size()
+  /// stay) and hands the slot memory over, for the next table to reuse.
+  std::vector<std::uint64_t> releaseSlots() noexcept {
+    m_capacity = 0;
+    m_mask = 0;
+    return std::move(m_slots);
+  }
 
  private:
   bool equal(const std::uint64_t* a, const std::uint64_t* b) const noexcept {
