@@ -476,6 +476,38 @@ TEST_CASE("Chunk pipeline: blocks read ahead give the serial result; the first b
     }
     CHECK(same);
   }
+  // Counting and selection over those chunks (unigrams, and the n-gram groups): the same
+  // vocabulary, frequencies and matrix, entry by entry, on every thread count.
+  for (int maxN : {1, 2}) {
+    INFO("ngram (1, " << maxN << ")");
+    AnalyzerOptions options;
+    options.ngramRange = {1, maxN};
+    const Analyzer ngrams(options);
+    const auto fit = [&](int threads) {
+      td::FileDocuments source(file.path, std::int64_t{1} << 20, std::size_t{64} << 10);
+      std::vector<td::Chunk> chunks = td::analyzeAll(ngrams, source, threads, "test", {}, 0);
+      std::vector<std::string> units = td::rankUnits(ngrams, chunks, threads);
+      td::Selection selection;
+      selection.maxDocCount = 1e18;
+      selection.minDocCount = 2;
+      return td::countAndSelect<double>(ngrams, chunks, units, selection, threads, "test");
+    };
+    const td::FitCounts<double> one = fit(1);
+    REQUIRE(one.counts.nonZeros() > 10000);
+    for (int threads : {2, 3}) {
+      INFO("threads " << threads);
+      const td::FitCounts<double> many = fit(threads);
+      CHECK(many.vocabulary == one.vocabulary);
+      CHECK(many.documentFrequency == one.documentFrequency);
+      REQUIRE(many.counts.rows() == one.counts.rows());
+      REQUIRE(many.counts.nonZeros() == one.counts.nonZeros());
+      CHECK(std::equal(one.counts.outerIndexPtr(), one.counts.outerIndexPtr() + one.counts.rows() + 1,
+                       many.counts.outerIndexPtr()));
+      CHECK(std::equal(one.counts.innerIndexPtr(), one.counts.innerIndexPtr() + one.counts.nonZeros(),
+                       many.counts.innerIndexPtr()));
+      CHECK(std::equal(one.counts.valuePtr(), one.counts.valuePtr() + one.counts.nonZeros(), many.counts.valuePtr()));
+    }
+  }
   // transform's pipeline: counts of the fitted vocabulary, as fitTransform gave them.
   CountVectorizer fitted;
   const CountMatrix X = fitted.fitTransformFile(file.path);

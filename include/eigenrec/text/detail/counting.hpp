@@ -602,6 +602,29 @@ inline std::vector<std::string> rankUnits(const Analyzer& analyzer, std::vector<
   return units;
 }
 
+/// Buffers handed from one parallelFor call to the next: parallelFor calls its body once
+/// per chunk, so a buffer declared in the body would be fresh memory (page faults) every
+/// time, while at most one buffer per thread is in use at once.
+template <typename T>
+class BufferPool {
+ public:
+  T take() {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    if (m_free.empty()) return T{};
+    T buffer = std::move(m_free.back());
+    m_free.pop_back();
+    return buffer;
+  }
+  void give(T buffer) {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_free.push_back(std::move(buffer));
+  }
+
+ private:
+  std::mutex m_mutex;
+  std::vector<T> m_free;
+};
+
 /// Per-group state of phase 3.
 struct Group {
   struct Stat {
@@ -643,12 +666,35 @@ inline void sortRow(std::vector<std::uint64_t>& row, std::vector<std::uint64_t>&
 template <typename Value>
 FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, const std::vector<std::string>& units,
                                const Selection& selection, int threads, std::int64_t documents) {
-  std::vector<std::uint32_t> df(units.size(), 0);
-  std::vector<std::uint64_t> total(units.size(), 0);
-  for (const Chunk& chunk : chunks) {
-    for (std::size_t k = 0; k < chunk.stream.size(); ++k) {
-      ++df[chunk.stream[k]];
-      total[chunk.stream[k]] += chunk.counts[k];
+  // Document frequencies and total counts: each thread sums its chunks into its own
+  // arrays (integer sums: the result does not depend on which thread took which chunk).
+  struct Sums {
+    std::vector<std::uint32_t> df;
+    std::vector<std::uint64_t> total;
+  };
+  BufferPool<Sums> partial;
+  parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
+    Sums sums = partial.take();
+    sums.df.resize(units.size(), 0);
+    sums.total.resize(units.size(), 0);
+    for (Index ci = b; ci < e; ++ci) {
+      const Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
+      for (std::size_t k = 0; k < chunk.stream.size(); ++k) {
+        ++sums.df[chunk.stream[k]];
+        sums.total[chunk.stream[k]] += chunk.counts[k];
+      }
+    }
+    partial.give(std::move(sums));
+  });
+  Sums all = partial.take();
+  std::vector<std::uint32_t> df = std::move(all.df);
+  std::vector<std::uint64_t> total = std::move(all.total);
+  df.resize(units.size(), 0);
+  total.resize(units.size(), 0);
+  for (Sums more = partial.take(); !more.df.empty(); more = partial.take()) {
+    for (std::size_t r = 0; r < units.size(); ++r) {
+      df[r] += more.df[r];
+      total[r] += more.total[r];
     }
   }
   std::vector<std::uint32_t> kept;
@@ -819,10 +865,11 @@ FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
 
   // 3b: count each group: document frequency, total count, per-document counts.
   // A group's lookup slots are done with when it is counted (phase 4 reads keys by id):
-  // the thread's next group reuses their memory.
+  // the next group counted reuses their memory.
   std::vector<Group> groupState(groups);
+  BufferPool<std::vector<std::uint64_t>> slotPool;
   parallelFor(0, static_cast<Index>(groups), 1, threads, [&](Index b, Index e) {
-    std::vector<std::uint64_t> slots;
+    std::vector<std::uint64_t> slots = slotPool.take();
     for (Index gi = b; gi < e; ++gi) {
       const auto g = static_cast<std::size_t>(gi);
       std::size_t occurrences = 0;
@@ -871,6 +918,7 @@ FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
       group.stats = {};
       slots = group.table.releaseSlots();
     }
+    slotPool.give(std::move(slots));
   });
 
   // 4: selection. Within a group the candidates are sorted by key; the groups are key
