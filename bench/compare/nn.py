@@ -29,6 +29,26 @@ import torch  # noqa: E402
 SHAPES = [(256, 256, 512), (1024, 256, 512), (1024, 512, 1024)]
 
 
+def blas_library():
+    """The BLAS that torch loaded (Debian's torch uses the system libblas.so.3)."""
+    torch.mm(torch.ones(64, 64), torch.ones(64, 64))
+    with open("/proc/self/maps") as f:
+        paths = {line.split()[-1] for line in f if "blas" in line.lower() and "/" in line}
+    real = {os.path.realpath(p) for p in paths}
+    return sorted(real)
+
+
+def check_peer_blas():
+    # Without libopenblas, Debian's libblas.so.3 is the reference (netlib) BLAS, some 30x
+    # slower than an optimised one: a comparison against it would mean nothing.
+    libs = blas_library()
+    blas = [p for p in libs if os.path.basename(p).startswith("libblas.so")]
+    if any(not ("openblas" in p or "mkl" in p or "blis" in p) for p in blas):
+        sys.exit("PyTorch runs on the reference BLAS (%s); install an optimised one first "
+                 "(apt-get install libopenblas-dev)" % ", ".join(libs))
+    return libs
+
+
 def torch_step_seconds(batch, fin, hidden, repeats=20):
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -79,6 +99,7 @@ def main():
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     ours = {s: float("inf") for s in SHAPES}
     theirs = {s: float("inf") for s in SHAPES}
+    libs = check_peer_blas()
     for _ in range(rounds):
         for s, t in eigenrec_step_seconds(binary).items():
             ours[s] = min(ours[s], t)
@@ -89,7 +110,8 @@ def main():
     print("%-24s %12s %12s %8s" % ("batch/in/hidden", "eigenrec ms", "PyTorch ms", "ratio"))
     for s in SHAPES:
         print("%-24s %12.3f %12.3f %7.2fx" % ("%d/%d/%d" % s, ours[s] * 1e3, theirs[s] * 1e3, theirs[s] / ours[s]))
-    print("(ratio = PyTorch time / eigenrec time; > 1 means eigenrec is faster)")
+    print("(ratio = PyTorch time / eigenrec time; > 1 means eigenrec is faster; PyTorch's BLAS: %s)"
+          % (", ".join(libs) if libs else "none loaded"))
 
 
 if __name__ == "__main__":
