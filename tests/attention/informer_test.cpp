@@ -61,20 +61,26 @@ Matrix<double> expectedGrad(const Fixture& f, const std::string& prefix, const s
   return f.matrix<double>(key);
 }
 
-/// Parameter gradients are sums over every position and batch element; entries that
-/// nearly cancel are compared with an absolute floor of a few rounding units of the
+/// Gradients are sums over positions, heads and batch elements (parameter gradients) or
+/// over every path back through the layers (input gradients of a whole encoder); entries
+/// that nearly cancel are compared with an absolute floor of a few rounding units of the
 /// gradient's own scale (4 epsilon max |expected|: 4.8e-7 of it in float), on top of the
 /// given atol.
 template <typename Scalar>
+void requireGradClose(const Matrix<double>& actual, const Matrix<double>& expected, double rtol, double atol) {
+  const double unit = 4.0 * std::numeric_limits<Scalar>::epsilon();
+  EIGENREC_REQUIRE_CLOSE(actual, expected, rtol, std::max(atol, unit * expected.cwiseAbs().maxCoeff()));
+}
+
+template <typename Scalar>
 void requireParameterGrads(nn::Module<Scalar>& m, const Fixture& f, const std::string& prefix, double rtol,
                            double atol) {
-  const double unit = 4.0 * std::numeric_limits<Scalar>::epsilon();
   Index checked = 0;
   for (const auto& p : m.namedParameters()) {
     INFO("parameter " << p.name);
     const Matrix<double> expected = expectedGrad(f, prefix, p.name);
     const Matrix<double> actual = p.parameter->denseGrad().template cast<double>();
-    EIGENREC_REQUIRE_CLOSE(actual, expected, rtol, std::max(atol, unit * expected.cwiseAbs().maxCoeff()));
+    requireGradClose<Scalar>(actual, expected, rtol, atol);
     ++checked;
   }
   REQUIRE(checked > 0);
@@ -471,8 +477,11 @@ TEMPLATE_TEST_CASE("InformerEncoder: PyTorch parity of a 2-layer encoder with di
   encoder.zeroGrad();
   const auto dx = encoder.backward(fixtureTensor3<S>(f, "enc_R"));
   const double atol = eigenrec::test::AttnTol<S>::atol;
-  EIGENREC_REQUIRE_CLOSE(eigenrec::test::flat(dx), eigenrec::test::flat(fixtureTensor3<S>(f, "enc_dx")),
-                         eigenrec::test::AttnTol<S>::rtol, atol);
+  // Float: the worst entry on one host was 0.00865375 against 0.00865483, 1.09e-6 off,
+  // 1.35 epsilon of max |dx| = 3.39 (the double run agrees with PyTorch to 1e-10).
+  requireGradClose<S>(eigenrec::test::flat(dx).template cast<double>(),
+                      eigenrec::test::flat(fixtureTensor3<double>(f, "enc_dx")), eigenrec::test::AttnTol<S>::rtol,
+                      atol);
   requireParameterGrads(encoder, f, "enc_", eigenrec::test::AttnTol<S>::rtol, atol);
 }
 
@@ -497,8 +506,9 @@ TEMPLATE_TEST_CASE("InformerEncoderStack: PyTorch parity of the multi-resolution
   EIGENREC_REQUIRE_ATTN(S, y, fixtureTensor3<S>(f, "stack_out"));
   const auto dx = stack.backward(fixtureTensor3<S>(f, "stack_R"));
   const double atol = eigenrec::test::AttnTol<S>::atol;
-  EIGENREC_REQUIRE_CLOSE(eigenrec::test::flat(dx), eigenrec::test::flat(fixtureTensor3<S>(f, "stack_dx")),
-                         eigenrec::test::AttnTol<S>::rtol, atol);
+  requireGradClose<S>(eigenrec::test::flat(dx).template cast<double>(),
+                      eigenrec::test::flat(fixtureTensor3<double>(f, "stack_dx")), eigenrec::test::AttnTol<S>::rtol,
+                      atol);
   CHECK_THROWS_WITH(stack.forward(Tensor3<S>(16, 1, 2)), Catch::Contains("too short"));
 }
 
