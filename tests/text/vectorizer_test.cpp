@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -402,6 +403,40 @@ TEST_CASE("StringTable: ids and strings survive releaseLookup", "[text][tables]"
   CHECK_FALSE(inserted);
   CHECK(t.findOrInsert("new", td::hashBytes("new", 3), inserted) == 300);
   CHECK(inserted);
+  // The slots' memory, handed to the next table, still holds this table's entries: the
+  // next table must start empty.
+  td::StringTable next;
+  next.reserve(200, t.releaseLookup());
+  CHECK(next.size() == 0);
+  CHECK(next.find(words[7], td::hashBytes(words[7].data(), words[7].size())) == -1);
+  CHECK(next.findOrInsert(words[9], td::hashBytes(words[9].data(), words[9].size()), inserted) == 0);
+  CHECK(inserted);
+  CHECK(next.findOrInsert(words[9], td::hashBytes(words[9].data(), words[9].size()), inserted) == 0);
+  CHECK_FALSE(inserted);
+  CHECK(t.at(300) == "new");
+}
+
+TEST_CASE("hashBytes: short strings of every length differ, long ones hash every byte", "[text][tables]") {
+  namespace td = eigenrec::text::detail;
+  // Strings of up to 8 bytes hash with one folded multiply: a string and its prefixes,
+  // and strings differing in any one byte, get different hashes (and so different low bits
+  // for nearly all of them, which pick the slot).
+  std::vector<std::uint64_t> hashes;
+  const std::string base = "abcdefghijklmnopqrst";
+  for (std::size_t n = 0; n <= base.size(); ++n) {
+    hashes.push_back(td::hashBytes(base.data(), n));
+    for (std::size_t i = 0; i < n; ++i) {
+      std::string changed = base.substr(0, n);
+      changed[i] = static_cast<char>(changed[i] ^ 0x20);
+      hashes.push_back(td::hashBytes(changed.data(), n));
+    }
+  }
+  std::vector<std::uint64_t> sorted = hashes;
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
+  std::set<std::uint64_t> lowBits;
+  for (const std::uint64_t h : hashes) lowBits.insert(h & 0xFFFF);
+  CHECK(lowBits.size() >= hashes.size() - 3);
 }
 
 

@@ -262,9 +262,33 @@ class NgramGenerator {
   std::vector<std::uint64_t> m_key;
 };
 
+/// Buffers handed from one chunk's work to the next (parallelFor and forEachChunk call
+/// their bodies once per chunk, so a buffer declared in the body would be fresh memory,
+/// page faults, every time), while at most one buffer per thread is in use at once.
+template <typename T>
+class BufferPool {
+ public:
+  T take() {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    if (m_free.empty()) return T{};
+    T buffer = std::move(m_free.back());
+    m_free.pop_back();
+    return buffer;
+  }
+  void give(T buffer) {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_free.push_back(std::move(buffer));
+  }
+
+ private:
+  std::mutex m_mutex;
+  std::vector<T> m_free;
+};
+
 /// Phase 1 for one chunk.
 inline void analyzeChunk(const Analyzer& analyzer, const DocumentBlock& block, std::size_t begin, std::size_t end,
-                         Chunk& chunk, std::string_view where, const std::string& source) {
+                         Chunk& chunk, std::string_view where, const std::string& source,
+                         BufferPool<StringTable::SlotMemory>& slotMemory) {
   const bool word = analyzer.options().analyzer == AnalyzerKind::word;
   const bool unigrams = word && analyzer.options().ngramRange.second == 1;
   std::string buffer;
@@ -273,7 +297,7 @@ inline void analyzeChunk(const Analyzer& analyzer, const DocumentBlock& block, s
   std::size_t bytes = 0;
   for (std::size_t d = begin; d < end; ++d) bytes += block.docs[d].size();
   chunk.stream.reserve(unigrams ? bytes / 8 : (word ? bytes / 5 : bytes + bytes / 4));
-  if (word) chunk.units.reserve(bytes / 64);  // grown once, not by doubling from 64 slots
+  if (word) chunk.units.reserve(bytes / 64, slotMemory.take());  // grown once, not by doubling from 64 slots
   // Unigram path: each document's distinct tokens and their counts, straight away.
   struct LocalUnit {
     std::uint32_t lastDoc;  // chunk-local document + 1 that last saw the unit
@@ -324,8 +348,8 @@ inline void analyzeChunk(const Analyzer& analyzer, const DocumentBlock& block, s
     }
     chunk.docEnds.push_back(static_cast<std::uint32_t>(chunk.stream.size()));
   }
-  // Phase 2 reads the units by id only: the next chunk of this thread reuses the memory.
-  chunk.units.releaseLookup();
+  // Phase 2 reads the units by id only: the next chunk analysed reuses the slots' memory.
+  slotMemory.give(chunk.units.releaseLookup());
 }
 
 /// Cuts a block into chunks [begin, end) of documents.
@@ -463,11 +487,12 @@ std::deque<Result> forEachChunk(Source& source, int threads, const ProgressCallb
 template <typename Source>
 std::vector<Chunk> analyzeAll(const Analyzer& analyzer, Source& source, int threads, std::string_view where,
                               const ProgressCallback& progress, std::int64_t totalBytes) {
+  BufferPool<StringTable::SlotMemory> slotMemory;
   std::deque<Chunk> chunks = forEachChunk<Chunk>(
       source, threads, progress, totalBytes, "count",
       [&](const DocumentBlock& block, std::size_t begin, std::size_t end, Chunk& chunk) {
         chunk.firstDoc = block.firstIndex + static_cast<std::int64_t>(begin);
-        analyzeChunk(analyzer, block, begin, end, chunk, where, source.source());
+        analyzeChunk(analyzer, block, begin, end, chunk, where, source.source(), slotMemory);
       });
   return std::vector<Chunk>(std::make_move_iterator(chunks.begin()), std::make_move_iterator(chunks.end()));
 }
@@ -520,6 +545,15 @@ inline std::vector<std::string> rankUnits(const Analyzer& analyzer, std::vector<
       for (Index pi = pb; pi < pe; ++pi) {
         const auto p = static_cast<std::size_t>(pi);
         StringTable& table = tables[p];
+        // Room for 4 times the part's largest chunk vocabulary (at most all of them):
+        // a corpus's vocabulary grows slowly past one chunk's.
+        std::size_t largest = 0, sum = 0;
+        for (std::size_t c = 0; c < chunks.size(); ++c) {
+          const std::size_t n = partCount == 1 ? chunks[c].units.size() : byPart[c][p].size();
+          largest = std::max(largest, n);
+          sum += n;
+        }
+        table.reserve(std::min(sum, 4 * largest));
         for (std::size_t c = 0; c < chunks.size(); ++c) {
           const StringTable& local = chunks[c].units;
           const auto add = [&](std::uint32_t id) {
@@ -601,29 +635,6 @@ inline std::vector<std::string> rankUnits(const Analyzer& analyzer, std::vector<
   });
   return units;
 }
-
-/// Buffers handed from one parallelFor call to the next: parallelFor calls its body once
-/// per chunk, so a buffer declared in the body would be fresh memory (page faults) every
-/// time, while at most one buffer per thread is in use at once.
-template <typename T>
-class BufferPool {
- public:
-  T take() {
-    std::lock_guard<std::mutex> lock(m_mutex);
-    if (m_free.empty()) return T{};
-    T buffer = std::move(m_free.back());
-    m_free.pop_back();
-    return buffer;
-  }
-  void give(T buffer) {
-    std::lock_guard<std::mutex> lock(m_mutex);
-    m_free.push_back(std::move(buffer));
-  }
-
- private:
-  std::mutex m_mutex;
-  std::vector<T> m_free;
-};
 
 /// Per-group state of phase 3.
 struct Group {

@@ -42,8 +42,22 @@ inline std::uint64_t readSmall(const char* p, std::size_t n) noexcept {
          (static_cast<std::uint64_t>(u[n - 1]) << 16);
 }
 
-/// 64-bit hash of a byte string: 8-byte words folded by multiply-rotate, then fmix64.
+/// The 128-bit product of a and b, its halves xor-ed (wyhash's "mum"): one multiply
+/// whose low half depends on every bit of both inputs.
+inline std::uint64_t foldedMultiply(std::uint64_t a, std::uint64_t b) noexcept {
+#if defined(__SIZEOF_INT128__)
+  __extension__ typedef unsigned __int128 Wide;  // __extension__: no -Wpedantic warning
+  const Wide r = static_cast<Wide>(a) * b;
+  return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
+#else
+  return fmix64(a ^ fmix64(b));
+#endif
+}
+
+/// 64-bit hash of a byte string. Up to 8 bytes (most tokens): one folded multiply of the
+/// bytes and the length. Longer: 8-byte words folded by multiply-rotate, then fmix64.
 inline std::uint64_t hashBytes(const char* p, std::size_t n) noexcept {
+  if (n <= 8) return foldedMultiply(readSmall(p, n) ^ 0xA0761D6478BD642FULL, n ^ 0xE7037ED1A0B428DBULL);
   std::uint64_t h = 0x9E3779B97F4A7C15ULL ^ (n * 0xC2B2AE3D27D4EB4FULL);
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -70,6 +84,11 @@ inline std::uint64_t hashKey(const std::uint64_t* key, int words) noexcept {
 /// the hash, the length (up to 255) and the first 8 bytes (readSmall), so strings of up
 /// to 8 bytes are found without touching the string storage.
 class StringTable {
+  struct Slot {
+    std::uint64_t head;    // hash bits 40..63 | length (<= 255) << 32 | (id + 1); 0 = empty
+    std::uint64_t prefix;  // readSmall of the first 8 bytes
+  };
+
  public:
   StringTable() { rehash(64); }
 
@@ -98,14 +117,8 @@ class StringTable {
       }
       slot = (slot + 1) & m_mask;
     }
-    const auto id = static_cast<std::uint32_t>(m_hashes.size());
-    m_slots[slot] = Slot{tag | (std::uint64_t{id} + 1), prefix};
-    m_hashes.push_back(h);
-    m_arena.append(s.data(), s.size());
-    m_offsets.push_back(m_arena.size());
     inserted = true;
-    if (2 * m_hashes.size() > m_slots.size()) rehash(2 * m_slots.size());
-    return id;
+    return insertAt(slot, s, h, tag, prefix);
   }
 
   /// Id of `s`, or -1.
@@ -135,24 +148,53 @@ class StringTable {
   }
 
   /// Room for `n` strings without growing the lookup slots.
-  void reserve(std::size_t n) {
+  /// Memory of the lookup slots, handed from one table to the next (releaseLookup() ->
+  /// reserve()) so that the next table reuses pages instead of faulting in new ones.
+  class SlotMemory {
+    friend class StringTable;
+    std::vector<Slot> m_slots;
+  };
+
+  /// Room for n strings without growing (`memory`: slot memory to reuse, if large enough).
+  void reserve(std::size_t n, SlotMemory memory = {}) {
     std::size_t capacity = std::max<std::size_t>(m_slots.size(), 64);
     while (2 * n > capacity) capacity *= 2;
-    if (capacity > m_slots.size()) rehash(capacity);
+    if (capacity > m_slots.size()) {
+      if (m_slots.capacity() < capacity && memory.m_slots.capacity() >= capacity) m_slots.swap(memory.m_slots);
+      rehash(capacity);
+    }
+    m_hashes.reserve(n);
+    m_offsets.reserve(n + 1);
+    m_arena.reserve(8 * n);
   }
 
-  /// Frees the lookup slots once no more lookups will come (size(), at() and hashOf()
-  /// do not need them); a later findOrInsert() rebuilds them, a later find() scans.
-  void releaseLookup() {
+  /// Ends the lookup slots once no more lookups will come (size(), at() and hashOf()
+  /// do not need them) and hands their memory over; a later findOrInsert() rebuilds
+  /// them, a later find() scans.
+  SlotMemory releaseLookup() {
+    SlotMemory memory;
+    memory.m_slots.swap(m_slots);
     m_slots = std::vector<Slot>();
     m_mask = 0;
+    return memory;
   }
 
  private:
-  struct Slot {
-    std::uint64_t head;    // hash bits 40..63 | length (<= 255) << 32 | (id + 1); 0 = empty
-    std::uint64_t prefix;  // readSmall of the first 8 bytes
-  };
+
+  // The insertion, out of line: lookups (the common case) inline into the caller's loop.
+#if defined(__GNUC__) || defined(__clang__)
+  __attribute__((noinline))
+#endif
+  std::uint32_t insertAt(std::size_t slot, std::string_view s, std::uint64_t h, std::uint64_t tag,
+                         std::uint64_t prefix) {
+    const auto id = static_cast<std::uint32_t>(m_hashes.size());
+    m_slots[slot] = Slot{tag | (std::uint64_t{id} + 1), prefix};
+    m_hashes.push_back(h);
+    m_arena.append(s.data(), s.size());
+    m_offsets.push_back(m_arena.size());
+    if (2 * m_hashes.size() > m_slots.size()) rehash(2 * m_slots.size());
+    return id;
+  }
 
   static std::uint64_t tagOf(std::string_view s, std::uint64_t h) noexcept {
     const std::uint64_t length = s.size() < 255 ? s.size() : 255;
