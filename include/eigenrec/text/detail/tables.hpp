@@ -147,7 +147,6 @@ class StringTable {
     return m_slots.capacity() * sizeof(Slot) + m_hashes.capacity() * 8 + m_offsets.capacity() * 8 + m_arena.capacity();
   }
 
-  /// Room for `n` strings without growing the lookup slots.
   /// Memory of the lookup slots, handed from one table to the next (releaseLookup() ->
   /// reserve()) so that the next table reuses pages instead of faulting in new ones.
   class SlotMemory {
@@ -173,14 +172,12 @@ class StringTable {
   /// them, a later find() scans.
   SlotMemory releaseLookup() {
     SlotMemory memory;
-    memory.m_slots.swap(m_slots);
-    m_slots = std::vector<Slot>();
+    memory.m_slots.swap(m_slots);  // leaves this table without slots
     m_mask = 0;
     return memory;
   }
 
  private:
-
   // The insertion, out of line: lookups (the common case) inline into the caller's loop.
 #if defined(__GNUC__) || defined(__clang__)
   __attribute__((noinline))
@@ -285,9 +282,11 @@ class KeyTable {
   /// Ends lookups (find / findOrInsert / prefetch must not follow; key(id) and size()
   /// stay) and hands the slot memory over, for the next table to reuse.
   std::vector<std::uint64_t> releaseSlots() noexcept {
+    std::vector<std::uint64_t> slots;
+    slots.swap(m_slots);
     m_capacity = 0;
     m_mask = 0;
-    return std::move(m_slots);
+    return slots;
   }
 
  private:
