@@ -732,14 +732,15 @@ FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, const std::vector<std
   result.documents = documents;
   result.seenFeatures = seen;
   if (kept.empty()) return result;
-  std::vector<std::int64_t> columnOf(units.size(), -1);
+  constexpr std::uint32_t kNoColumn = 0xFFFFFFFFu;
+  std::vector<std::uint32_t> columnOf(units.size(), kNoColumn);  // 4 bytes: half the cache lines of int64
   result.vocabulary.reserve(kept.size());
   result.documentFrequency.reserve(kept.size());
   result.packing = KeyPacking::forUnits(units.size(), 1);
   result.columnKeys.resize(kept.size());
   for (std::size_t c = 0; c < kept.size(); ++c) {
     result.packing.pack(&kept[c], 1, &result.columnKeys[c]);
-    columnOf[kept[c]] = static_cast<std::int64_t>(c);
+    columnOf[kept[c]] = static_cast<std::uint32_t>(c);
     result.vocabulary.push_back(units[kept[c]]);
     result.documentFrequency.push_back(df[kept[c]]);
   }
@@ -748,13 +749,18 @@ FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, const std::vector<std
   CsrMatrix<Value>& m = result.counts;
   m.resize(documents, static_cast<Index>(kept.size()));
   std::int64_t* outer = m.outerIndexPtr();
+  // The stream holds only units that occur (stop words never enter it): when every such
+  // unit is a column, each entry is, and the row lengths need no lookups.
+  const bool allKept = kept.size() == seen;
   parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
     for (Index ci = b; ci < e; ++ci) {
       const Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
       std::size_t start = 0;
       for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
-        std::int64_t n = 0;
-        for (std::size_t k = start; k < chunk.docEnds[d]; ++k) n += columnOf[chunk.stream[k]] >= 0 ? 1 : 0;
+        std::int64_t n = allKept ? static_cast<std::int64_t>(chunk.docEnds[d] - start) : 0;
+        if (!allKept) {
+          for (std::size_t k = start; k < chunk.docEnds[d]; ++k) n += columnOf[chunk.stream[k]] != kNoColumn ? 1 : 0;
+        }
         outer[chunk.firstDoc + static_cast<std::int64_t>(d) + 1] = n;
         start = chunk.docEnds[d];
       }
@@ -775,8 +781,8 @@ FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, const std::vector<std
       for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
         row.clear();
         for (std::size_t k = start; k < chunk.docEnds[d]; ++k) {
-          const std::int64_t col = columnOf[chunk.stream[k]];
-          if (col >= 0) row.push_back(static_cast<std::uint64_t>(col) << 32 | chunk.counts[k]);
+          const std::uint32_t col = columnOf[chunk.stream[k]];
+          if (col != kNoColumn) row.push_back(static_cast<std::uint64_t>(col) << 32 | chunk.counts[k]);
         }
         start = chunk.docEnds[d];
         sortRow(row, scratch, columnBits);
