@@ -440,7 +440,7 @@ TEST_CASE("hashBytes: short strings of every length differ, long ones hash every
 }
 
 
-TEST_CASE("KeyTable: keys survive releaseSlots; the next table reuses the slot memory", "[text][tables]") {
+TEST_CASE("KeyTable: keys survive releaseLookup; the next table reuses the slot memory", "[text][tables]") {
   namespace td = eigenrec::text::detail;
   bool inserted = false;
   td::KeyTable first(2, 1000);
@@ -448,7 +448,7 @@ TEST_CASE("KeyTable: keys survive releaseSlots; the next table reuses the slot m
     const std::uint64_t key[2] = {i, i * 7};
     REQUIRE(first.findOrInsert(key, td::hashKey(key, 2), inserted) == i - 1);
   }
-  std::vector<std::uint64_t> slots = first.releaseSlots();
+  std::vector<std::uint64_t> slots = first.releaseLookup();
   REQUIRE(first.size() == 1000);
   CHECK(first.key(41)[0] == 42);
   CHECK(first.key(41)[1] == 42 * 7);
@@ -463,7 +463,7 @@ TEST_CASE("KeyTable: keys survive releaseSlots; the next table reuses the slot m
   CHECK(second.find(present, td::hashKey(present, 2)) == 0);
   CHECK(second.memoryBytes() >= 8 * 3 * 64);
   // Large enough: the same pages, no new allocation.
-  CHECK(second.releaseSlots().data() == memory);
+  CHECK(second.releaseLookup().data() == memory);
 }
 
 TEST_CASE("FitCounts moves its matrix without copying it", "[text][tables]") {

@@ -757,8 +757,10 @@ FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, const std::vector<std
       const Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
       std::size_t start = 0;
       for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
-        std::int64_t n = allKept ? static_cast<std::int64_t>(chunk.docEnds[d] - start) : 0;
-        if (!allKept) {
+        std::int64_t n = 0;
+        if (allKept) {
+          n = static_cast<std::int64_t>(chunk.docEnds[d] - start);
+        } else {
           for (std::size_t k = start; k < chunk.docEnds[d]; ++k) n += columnOf[chunk.stream[k]] != kNoColumn ? 1 : 0;
         }
         outer[chunk.firstDoc + static_cast<std::int64_t>(d) + 1] = n;
@@ -933,7 +935,7 @@ FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
       group.total.resize(group.stats.size());
       for (std::size_t id = 0; id < group.stats.size(); ++id) group.total[id] = group.stats[id].total;
       group.stats = {};
-      slots = group.table.releaseSlots();
+      slots = group.table.releaseLookup();
     }
     slotPool.give(std::move(slots));
   });

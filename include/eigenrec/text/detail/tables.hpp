@@ -100,6 +100,9 @@ class StringTable {
   std::uint64_t hashOf(std::uint32_t id) const noexcept { return m_hashes[id]; }
 
   /// Id of `s` (hash h = hashBytes(s)), inserting it if new.
+#if defined(__GNUC__) || defined(__clang__)
+  __attribute__((always_inline))
+#endif
   std::uint32_t findOrInsert(std::string_view s, std::uint64_t h, bool& inserted) {
     if (m_slots.empty()) reserve(size() + 1);  // after releaseLookup()
     const std::uint64_t tag = tagOf(s, h);
@@ -178,7 +181,8 @@ class StringTable {
   }
 
  private:
-  // The insertion, out of line: lookups (the common case) inline into the caller's loop.
+  // The insertion, out of line, so that the lookup (the common case), forced inline
+  // above, stays small in the caller's token loop.
 #if defined(__GNUC__) || defined(__clang__)
   __attribute__((noinline))
 #endif
@@ -224,7 +228,7 @@ class StringTable {
 class KeyTable {
  public:
   /// `storage`: memory for the slots (its capacity is reused, its contents ignored), such
-  /// as the releaseSlots() of a table done with lookups: reused pages need no page faults.
+  /// as the releaseLookup() of a table done with lookups: reused pages need no page faults.
   explicit KeyTable(int words = 1, std::size_t expected = 0, std::vector<std::uint64_t> storage = {})
       : m_words(words), m_stride(static_cast<std::size_t>(words) + 1), m_slots(std::move(storage)) {
     std::size_t capacity = 64;
@@ -280,8 +284,9 @@ class KeyTable {
   std::size_t memoryBytes() const noexcept { return (m_slots.capacity() + m_keys.capacity()) * 8; }
 
   /// Ends lookups (find / findOrInsert / prefetch must not follow; key(id) and size()
-  /// stay) and hands the slot memory over, for the next table to reuse.
-  std::vector<std::uint64_t> releaseSlots() noexcept {
+  /// stay) and hands the slot memory over, for the next table to reuse: the same
+  /// mechanism as StringTable::releaseLookup().
+  std::vector<std::uint64_t> releaseLookup() noexcept {
     std::vector<std::uint64_t> slots;
     slots.swap(m_slots);
     m_capacity = 0;
