@@ -490,9 +490,11 @@ TEST_CASE("Chunk pipeline: blocks read ahead give the serial result; the first b
   const Analyzer analyzer;
   const auto analyze = [&](const std::string& path, int threads) {
     td::FileDocuments source(path, std::int64_t{1} << 20, std::size_t{64} << 10);
-    std::vector<td::Chunk> chunks = td::analyzeAll(analyzer, source, threads, "test", {}, 0);
-    std::vector<std::string> units = td::rankUnits(analyzer, chunks, threads);
-    return std::make_pair(std::move(units), std::move(chunks));
+    td::Analysis analysis = td::analyzeAll(analyzer, source, threads, "test", {}, 0);
+    // A unit table per worker, shared by the chunks it took in turn.
+    CHECK(analysis.tables.size() <= static_cast<std::size_t>(threads));
+    std::vector<std::string> units = td::rankUnits(analyzer, analysis, threads);
+    return std::make_pair(std::move(units), std::move(analysis.chunks));
   };
   const auto serial = analyze(file.path, 1);
   REQUIRE(serial.second.size() >= 18);
@@ -520,12 +522,12 @@ TEST_CASE("Chunk pipeline: blocks read ahead give the serial result; the first b
     const Analyzer ngrams(options);
     const auto fit = [&](int threads) {
       td::FileDocuments source(file.path, std::int64_t{1} << 20, std::size_t{64} << 10);
-      std::vector<td::Chunk> chunks = td::analyzeAll(ngrams, source, threads, "test", {}, 0);
-      std::vector<std::string> units = td::rankUnits(ngrams, chunks, threads);
+      td::Analysis analysis = td::analyzeAll(ngrams, source, threads, "test", {}, 0);
+      std::vector<std::string> units = td::rankUnits(ngrams, analysis, threads);
       td::Selection selection;
       selection.maxDocCount = 1e18;
       selection.minDocCount = 2;
-      return td::countAndSelect<double>(ngrams, chunks, units, selection, threads, "test");
+      return td::countAndSelect<double>(ngrams, analysis.chunks, units, selection, threads, "test");
     };
     const td::FitCounts<double> one = fit(1);
     REQUIRE(one.counts.nonZeros() > 10000);

@@ -19,12 +19,14 @@
 #define EIGENREC_TEXT_ANALYZER_HPP
 
 #include <eigenrec/core/checks.hpp>
+#include <eigenrec/text/detail/tables.hpp>
 #include <eigenrec/text/detail/unicode.hpp>
 #include <eigenrec/text/stop_words.hpp>
 
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -272,7 +274,9 @@ class Analyzer {
   // --- building blocks for the vectorizers -------------------------------------------
 
   /// Calls onToken(std::string_view) for each word token (before stop words). `buffer`
-  /// is scratch space that the views point into; they are valid during the call only.
+  /// is scratch space that the views point into; they are valid during the call only,
+  /// and detail::kTokenPadding bytes from each view's start may be read (the bytes past
+  /// its end have unspecified values), so that a hash can load whole words.
   template <typename OnToken>
   void forEachToken(std::string_view doc, std::string& buffer, OnToken&& onToken) const {
     checkLength(doc);
@@ -284,17 +288,22 @@ class Analyzer {
     buffer.clear();
     int length = 0;
     const int minLength = m_options.minTokenLength;
+    const auto emit = [&]() {
+      const std::size_t bytes = buffer.size();
+      buffer.append(detail::kTokenPadding, '\0');
+      onToken(std::string_view(buffer.data(), bytes));
+    };
     preprocessCodePoints(doc, [&](char32_t c) {
       if (props(c) & detail::unicode::kWord) {
         detail::unicode::appendUtf8(buffer, c);
         ++length;
       } else {
-        if (length >= minLength) onToken(std::string_view(buffer));
+        if (length >= minLength) emit();
         buffer.clear();
         length = 0;
       }
     });
-    if (length >= minLength) onToken(std::string_view(buffer));
+    if (length >= minLength) emit();
     buffer.clear();
   }
 
@@ -458,18 +467,20 @@ class Analyzer {
     return false;
   }
 
-  // ASCII documents: the whole text is lowercased at once (when asked), then token
-  // boundaries come from 64-byte bitmasks of word characters, so each token costs one
-  // pass of bit scanning instead of a branch per byte; tokens are views into `buffer`.
+  // ASCII documents: the whole text is lowercased at once (or copied, for the padding),
+  // then token boundaries come from 64-byte bitmasks of word characters, so each token
+  // costs one pass of bit scanning instead of a branch per byte; tokens are views into
+  // `buffer`.
   template <typename OnToken>
   void asciiTokens(std::string_view doc, std::string& buffer, OnToken& onToken) const {
     const std::size_t n = doc.size();
-    const char* text = doc.data();
+    if (buffer.size() < n + detail::kTokenPadding) buffer.resize(n + detail::kTokenPadding);
     if (m_options.lowercase) {
-      if (buffer.size() < n) buffer.resize(n);
       detail::asciiLower(doc.data(), buffer.data(), n);
-      text = buffer.data();
+    } else {
+      if (n > 0) std::memcpy(buffer.data(), doc.data(), n);
     }
+    const char* text = buffer.data();
     const auto minLength = static_cast<std::size_t>(m_options.minTokenLength);
     std::size_t tokenStart = 0;
     bool inToken = false;

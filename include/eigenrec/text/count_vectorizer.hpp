@@ -368,11 +368,13 @@ class CountVectorizer {
       result.swap(m);
       return result;
     }
-    auto chunks = detail::analyzeAll(m_analyzer, source, m_options.threads, where, m_options.progress, totalBytes);
+    detail::Analysis analysis =
+        detail::analyzeAll(m_analyzer, source, m_options.threads, where, m_options.progress, totalBytes);
+    std::vector<detail::Chunk>& chunks = analysis.chunks;
     std::int64_t documents = 0;
     for (const auto& c : chunks) documents += static_cast<std::int64_t>(c.docEnds.size());
     checkArgument(documents > 0, where, "no documents (empty corpus)");
-    std::vector<std::string> units = detail::rankUnits(m_analyzer, chunks, m_options.threads);
+    std::vector<std::string> units = detail::rankUnits(m_analyzer, analysis, m_options.threads);
     detail::Selection selection;
     selection.maxDocCount = m_options.maxDf.documents(documents);
     selection.minDocCount = m_options.minDf.documents(documents);

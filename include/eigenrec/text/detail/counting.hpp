@@ -2,10 +2,11 @@
 //
 // fit (learning a vocabulary and counting it) runs in phases:
 //   1. analyze: documents are cut into chunks (by size, independent of the thread count);
-//      each chunk is tokenized on its own thread into a stream of chunk-local unit ids
-//      (word tokens, or code points for the character analyzers);
-//   2. units: the chunk vocabularies are merged and sorted; the streams are renumbered
-//      with the rank of each unit, so that unit ids sort like the strings;
+//      each chunk is tokenized on a worker thread into a stream of unit ids (word tokens,
+//      ids in a unit table of the worker's, which the chunks it takes in turn share; or
+//      code points for the character analyzers);
+//   2. units: the unit tables are merged and sorted; the streams are renumbered with the
+//      rank of each unit, so that unit ids sort like the strings;
 //   3. count: every n-gram becomes a key of packed unit ranks; keys are partitioned by
 //      hash into groups (cache-sized tables), each group is counted on one thread,
 //      giving document frequencies, total counts and per-document counts;
@@ -38,6 +39,7 @@
 #include <thread>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <string>
 #include <string_view>
@@ -204,13 +206,33 @@ struct FitCounts {
 /// Per-chunk result of phase 1.
 struct Chunk {
   std::int64_t firstDoc = 0;
-  std::vector<std::uint32_t> stream;   // unit ids (local, then ranks); kSegmentBreak splits char_wb words
+  std::vector<std::uint32_t> stream;   // unit ids (of `table`, then ranks); kSegmentBreak splits char_wb words
   std::vector<std::uint32_t> docEnds;  // end of each document in `stream`
-  StringTable units;                   // word analyzer: local units
+  std::size_t table = 0;               // word analyzer: the UnitTable (Analysis::tables) of the ids
   std::vector<std::uint32_t> counts;   // unigram path: count of each stream entry (stream = distinct ids per doc)
   // phase 3
   std::vector<std::vector<std::uint64_t>> groupKeys;     // [group] packed keys
   std::vector<std::vector<std::uint32_t>> groupDocEnds;  // [group][doc] end in groupKeys / words
+};
+
+/// Word units of phase 1: one table per worker thread, which the chunks it analyses in
+/// turn share (inserting and merging a unit once per worker, not once per chunk).
+struct UnitTable {
+  /// Dropped units (stop words, filtered tokens) have lastDoc == kDropped.
+  struct State {
+    std::uint32_t lastDoc;  // unigram path: `documents` at the last document that had the unit
+    std::uint32_t lastPos;  // its entry in that document's chunk stream
+  };
+  static constexpr std::uint32_t kDropped = 0xFFFFFFFFu;
+  StringTable strings;
+  std::vector<State> state;     // per unit: 8 bytes, as the table's slots are read per token
+  std::uint32_t documents = 0;  // documents analysed (unigram path; below kDropped, see analyzeChunk)
+};
+
+/// Result of phase 1.
+struct Analysis {
+  std::vector<Chunk> chunks;                      // input order
+  std::vector<std::unique_ptr<UnitTable>> tables;  // word analyzer: Chunk::table indexes them
 };
 
 /// A chunk boundary rule: about 1 MiB of text or 65536 documents.
@@ -285,37 +307,39 @@ class BufferPool {
   std::vector<T> m_free;
 };
 
-/// Phase 1 for one chunk.
+/// Phase 1 for one chunk (`units`: the word analyzer's unit table for it).
 inline void analyzeChunk(const Analyzer& analyzer, const DocumentBlock& block, std::size_t begin, std::size_t end,
-                         Chunk& chunk, std::string_view where, const std::string& source,
-                         BufferPool<StringTable::SlotMemory>& slotMemory) {
+                         Chunk& chunk, UnitTable& units, std::string_view where, const std::string& source) {
   const bool word = analyzer.options().analyzer == AnalyzerKind::word;
   const bool unigrams = word && analyzer.options().ngramRange.second == 1;
   std::string buffer;
   std::u32string text;
-  std::vector<bool> dropped;  // word analyzer: local unit removed by stop words / filter
   std::size_t bytes = 0;
   for (std::size_t d = begin; d < end; ++d) bytes += block.docs[d].size();
   chunk.stream.reserve(unigrams ? bytes / 8 : (word ? bytes / 5 : bytes + bytes / 4));
-  if (word) chunk.units.reserve(bytes / 64, slotMemory.take());  // grown once, not by doubling from 64 slots
+  // A new table is sized for one chunk's units at once, not grown by doubling from 64 slots.
+  if (word && units.strings.size() == 0) {
+    units.strings.reserve(bytes / 64);
+    units.state.reserve(bytes / 64);
+  }
+  StringTable& strings = units.strings;
+  std::vector<UnitTable::State>& state = units.state;
   // Unigram path: each document's distinct tokens and their counts, straight away.
-  struct LocalUnit {
-    std::uint32_t lastDoc;  // chunk-local document + 1 that last saw the unit
-    std::uint32_t lastPos;  // its entry in the stream
-    bool dropped;           // stop word / filtered
-  };
-  std::vector<LocalUnit> local;
   if (unigrams) chunk.counts.reserve(bytes / 8);
   for (std::size_t d = begin; d < end; ++d) {
     try {
       if (unigrams) {
-        const auto docTag = static_cast<std::uint32_t>(d - begin + 1);
-        analyzer.forEachToken(block.docs[d], buffer, [&](std::string_view token) {
+        if (++units.documents == UnitTable::kDropped) {  // after 2^32 - 2 documents: the tags start again
+          for (auto& u : state) u.lastDoc = u.lastDoc == UnitTable::kDropped ? UnitTable::kDropped : 0;
+          units.documents = 1;
+        }
+        const std::uint32_t docTag = units.documents;
+        analyzer.forEachToken(block.docs[d], buffer, [&](std::string_view token) EIGENREC_ALWAYS_INLINE {
           bool inserted = false;
-          const std::uint32_t id = chunk.units.findOrInsert(token, hashBytes(token.data(), token.size()), inserted);
-          if (inserted) local.push_back({0, 0, !analyzer.keepToken(token)});
-          LocalUnit& u = local[id];
-          if (u.dropped) return;
+          const std::uint32_t id = strings.findOrInsert(token, PaddedKey(token.data(), token.size()), inserted);
+          if (inserted) state.push_back({analyzer.keepToken(token) ? 0 : UnitTable::kDropped, 0});
+          UnitTable::State& u = state[id];
+          if (u.lastDoc == UnitTable::kDropped) return;
           if (u.lastDoc != docTag) {
             u.lastDoc = docTag;
             u.lastPos = static_cast<std::uint32_t>(chunk.stream.size());
@@ -326,11 +350,11 @@ inline void analyzeChunk(const Analyzer& analyzer, const DocumentBlock& block, s
           }
         });
       } else if (word) {
-        analyzer.forEachToken(block.docs[d], buffer, [&](std::string_view token) {
+        analyzer.forEachToken(block.docs[d], buffer, [&](std::string_view token) EIGENREC_ALWAYS_INLINE {
           bool inserted = false;
-          const std::uint32_t id = chunk.units.findOrInsert(token, hashBytes(token.data(), token.size()), inserted);
-          if (inserted) dropped.push_back(!analyzer.keepToken(token));
-          if (!dropped[id]) chunk.stream.push_back(id);
+          const std::uint32_t id = strings.findOrInsert(token, PaddedKey(token.data(), token.size()), inserted);
+          if (inserted) state.push_back({analyzer.keepToken(token) ? 0 : UnitTable::kDropped, 0});
+          if (state[id].lastDoc != UnitTable::kDropped) chunk.stream.push_back(id);
         });
       } else {
         bool first = true;
@@ -348,8 +372,6 @@ inline void analyzeChunk(const Analyzer& analyzer, const DocumentBlock& block, s
     }
     chunk.docEnds.push_back(static_cast<std::uint32_t>(chunk.stream.size()));
   }
-  // Phase 2 reads the units by id only: the next chunk analysed reuses the slots' memory.
-  slotMemory.give(chunk.units.releaseLookup());
 }
 
 /// Cuts a block into chunks [begin, end) of documents.
@@ -485,34 +507,59 @@ std::deque<Result> forEachChunk(Source& source, int threads, const ProgressCallb
 
 /// Phase 1 over a whole document source.
 template <typename Source>
-std::vector<Chunk> analyzeAll(const Analyzer& analyzer, Source& source, int threads, std::string_view where,
-                              const ProgressCallback& progress, std::int64_t totalBytes) {
-  BufferPool<StringTable::SlotMemory> slotMemory;
+Analysis analyzeAll(const Analyzer& analyzer, Source& source, int threads, std::string_view where,
+                    const ProgressCallback& progress, std::int64_t totalBytes) {
+  Analysis result;
+  // The unit tables not in use: a chunk takes one (or a new one) and gives it back, so
+  // there are at most as many tables as chunks analysed at once, i.e. workers.
+  std::mutex mutex;
+  std::vector<std::size_t> idle;
   std::deque<Chunk> chunks = forEachChunk<Chunk>(
       source, threads, progress, totalBytes, "count",
       [&](const DocumentBlock& block, std::size_t begin, std::size_t end, Chunk& chunk) {
+        UnitTable* units = nullptr;
+        {
+          std::lock_guard<std::mutex> lock(mutex);
+          if (idle.empty()) {
+            idle.push_back(result.tables.size());
+            result.tables.push_back(std::make_unique<UnitTable>());
+          }
+          chunk.table = idle.back();
+          idle.pop_back();
+          units = result.tables[chunk.table].get();
+        }
         chunk.firstDoc = block.firstIndex + static_cast<std::int64_t>(begin);
-        analyzeChunk(analyzer, block, begin, end, chunk, where, source.source(), slotMemory);
+        analyzeChunk(analyzer, block, begin, end, chunk, *units, where, source.source());
+        std::lock_guard<std::mutex> lock(mutex);
+        idle.push_back(chunk.table);
       });
-  return std::vector<Chunk>(std::make_move_iterator(chunks.begin()), std::make_move_iterator(chunks.end()));
+  for (auto& t : result.tables) {
+    (void)t->strings.releaseLookup();  // phase 2 reads the units by id only
+    t->state = {};
+  }
+  result.chunks.assign(std::make_move_iterator(chunks.begin()), std::make_move_iterator(chunks.end()));
+  return result;
 }
 
 /// Phase 2: the sorted units (word: strings; char: code points as UTF-8) and the streams
-/// renumbered with unit ranks. Returns the unit strings in rank order.
-inline std::vector<std::string> rankUnits(const Analyzer& analyzer, std::vector<Chunk>& chunks, int threads) {
+/// renumbered with unit ranks. Returns the unit strings in rank order; frees the unit
+/// tables.
+inline std::vector<std::string> rankUnits(const Analyzer& analyzer, Analysis& analysis, int threads) {
+  std::vector<Chunk>& chunks = analysis.chunks;
   std::vector<std::string> units;
   if (analyzer.options().analyzer == AnalyzerKind::word) {
+    std::vector<std::unique_ptr<UnitTable>>& sources = analysis.tables;
     // The units are merged in parts by their first byte: part p holds the bytes
     // [bounds[p], bounds[p + 1]), so each part is merged and sorted on its own (in
     // parallel) and the parts' sorted units, one after the other, are all units in
-    // byte order. The parts are balanced by the first bytes of the first chunk's units.
+    // byte order. The parts are balanced by the first bytes of the first table's units.
     const auto firstByte = [](std::string_view u) { return u.empty() ? 0u : static_cast<unsigned char>(u[0]); };
     const int workers = resolveThreads(threads);
     std::vector<std::uint8_t> partOf(256, 0);
     std::size_t partCount = 1;
-    if (workers > 1 && !chunks.empty()) {
+    if (workers > 1 && !sources.empty()) {
       std::vector<std::uint64_t> histogram(256, 0);
-      const StringTable& sample = chunks[0].units;
+      const StringTable& sample = sources[0]->strings;
       for (std::uint32_t id = 0; id < sample.size(); ++id) ++histogram[firstByte(sample.at(id))];
       const std::uint64_t total = sample.size();
       const std::uint64_t parts = static_cast<std::uint64_t>(std::min(64, 4 * workers));
@@ -523,47 +570,51 @@ inline std::vector<std::string> rankUnits(const Analyzer& analyzer, std::vector<
         seen += histogram[b];
       }
     }
-    // Each chunk's local units by part (one list per chunk and part).
-    std::vector<std::vector<std::vector<std::uint32_t>>> byPart(chunks.size());
+    const std::size_t tableCount = sources.size();
+    // One table and one part (one thread): the table is the part, nothing to merge.
+    const bool single = tableCount == 1 && partCount == 1;
+    // Each table's units by part (one list per table and part).
+    std::vector<std::vector<std::vector<std::uint32_t>>> byPart(tableCount);
     if (partCount > 1) {
-      parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
-        for (Index c = b; c < e; ++c) {
-          const StringTable& local = chunks[static_cast<std::size_t>(c)].units;
-          auto& lists = byPart[static_cast<std::size_t>(c)];
+      parallelFor(0, static_cast<Index>(tableCount), 1, threads, [&](Index b, Index e) {
+        for (Index t = b; t < e; ++t) {
+          const StringTable& local = sources[static_cast<std::size_t>(t)]->strings;
+          auto& lists = byPart[static_cast<std::size_t>(t)];
           lists.resize(partCount);
           for (std::uint32_t id = 0; id < local.size(); ++id) lists[partOf[firstByte(local.at(id))]].push_back(id);
         }
       });
     }
-    // Each part: merge its chunk-local units (localToPart: the unit's index in its part),
-    // then sort them by the first 8 bytes as a big-endian number, then the rest.
-    std::vector<std::vector<std::uint32_t>> localToPart(chunks.size());
-    for (std::size_t c = 0; c < chunks.size(); ++c) localToPart[c].resize(chunks[c].units.size());
+    // Each part: merge its tables' units (toPart: the unit's index in its part), then
+    // sort them by the first 8 bytes as a big-endian number, then the rest.
+    std::vector<std::vector<std::uint32_t>> toPart(tableCount);
+    for (std::size_t t = 0; t < tableCount; ++t) toPart[t].resize(sources[t]->strings.size());
     std::vector<StringTable> tables(partCount);
     std::vector<std::vector<std::uint32_t>> orders(partCount);
     parallelFor(0, static_cast<Index>(partCount), 1, threads, [&](Index pb, Index pe) {
       for (Index pi = pb; pi < pe; ++pi) {
         const auto p = static_cast<std::size_t>(pi);
         StringTable& table = tables[p];
-        // Room for 4 times the part's largest chunk vocabulary (at most all of them):
-        // a corpus's vocabulary grows slowly past one chunk's.
-        std::size_t largest = 0, sum = 0;
-        for (std::size_t c = 0; c < chunks.size(); ++c) {
-          const std::size_t n = partCount == 1 ? chunks[c].units.size() : byPart[c][p].size();
-          largest = std::max(largest, n);
-          sum += n;
-        }
-        table.reserve(std::min(sum, 4 * largest));
-        for (std::size_t c = 0; c < chunks.size(); ++c) {
-          const StringTable& local = chunks[c].units;
-          const auto add = [&](std::uint32_t id) {
-            bool inserted = false;
-            localToPart[c][id] = table.findOrInsert(local.at(id), local.hashOf(id), inserted);
-          };
-          if (partCount == 1) {
-            for (std::uint32_t id = 0; id < local.size(); ++id) add(id);
-          } else {
-            for (const std::uint32_t id : byPart[c][p]) add(id);
+        if (single) {
+          std::iota(toPart[0].begin(), toPart[0].end(), 0u);
+          table = std::move(sources[0]->strings);
+        } else {
+          std::size_t sum = 0;
+          for (std::size_t t = 0; t < tableCount; ++t) {
+            sum += partCount == 1 ? sources[t]->strings.size() : byPart[t][p].size();
+          }
+          table.reserve(sum);
+          for (std::size_t t = 0; t < tableCount; ++t) {
+            const StringTable& local = sources[t]->strings;
+            const auto add = [&](std::uint32_t id) {
+              bool inserted = false;
+              toPart[t][id] = table.findOrInsert(local.at(id), local.hashOf(id), inserted);
+            };
+            if (partCount == 1) {
+              for (std::uint32_t id = 0; id < local.size(); ++id) add(id);
+            } else {
+              for (const std::uint32_t id : byPart[t][p]) add(id);
+            }
           }
         }
         std::vector<std::pair<std::uint64_t, std::uint32_t>> order(table.size());
@@ -587,6 +638,18 @@ inline std::vector<std::string> rankUnits(const Analyzer& analyzer, std::vector<
     std::vector<std::uint32_t> offset(partCount + 1, 0);
     for (std::size_t p = 0; p < partCount; ++p) offset[p + 1] = offset[p] + static_cast<std::uint32_t>(tables[p].size());
     units.resize(offset[partCount]);
+    // Each table's ids -> ranks (in toPart), before the part tables are freed.
+    parallelFor(0, static_cast<Index>(tableCount), 1, threads, [&](Index b, Index e) {
+      for (Index ti = b; ti < e; ++ti) {
+        const auto t = static_cast<std::size_t>(ti);
+        const StringTable& local = single ? tables[0] : sources[t]->strings;
+        auto& map = toPart[t];
+        for (std::uint32_t id = 0; id < map.size(); ++id) {
+          const std::size_t p = partOf[firstByte(local.at(id))];
+          map[id] = offset[p] + orders[p][map[id]];
+        }
+      }
+    });
     parallelFor(0, static_cast<Index>(partCount), 1, threads, [&](Index pb, Index pe) {
       for (Index pi = pb; pi < pe; ++pi) {
         const auto p = static_cast<std::size_t>(pi);
@@ -594,18 +657,12 @@ inline std::vector<std::string> rankUnits(const Analyzer& analyzer, std::vector<
         tables[p] = StringTable();
       }
     });
+    sources.clear();
     parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
       for (Index c = b; c < e; ++c) {
         Chunk& chunk = chunks[static_cast<std::size_t>(c)];
-        auto& map = localToPart[static_cast<std::size_t>(c)];
-        for (std::uint32_t id = 0; id < map.size(); ++id) {
-          const std::size_t p = partOf[firstByte(chunk.units.at(id))];
-          map[id] = offset[p] + orders[p][map[id]];  // now the unit's rank
-        }
-        for (auto& id : chunk.stream) id = map[id];
-        chunk.units = StringTable();
-        map = {};
-        byPart[static_cast<std::size_t>(c)] = {};
+        const auto& rank = toPart[chunk.table];
+        for (auto& id : chunk.stream) id = rank[id];
       }
     });
     return units;
@@ -1193,7 +1250,7 @@ class Lookup {
     if (m_word) {
       analyzer.forEachToken(doc, s.buffer, [&](std::string_view token) {
         if (!analyzer.keepToken(token)) return;
-        const std::int64_t id = m_units.find(token, hashBytes(token.data(), token.size()));
+        const std::int64_t id = m_units.find(token, PaddedKey(token.data(), token.size()));
         s.ids.push_back(id < 0 ? unknown : static_cast<std::uint32_t>(id));
       });
     } else {

@@ -10,6 +10,16 @@
 #include <string_view>
 #include <vector>
 
+/// Forces a function, or a lambda (after its parameter list), inline: the token loops
+/// call a lookup and a per-token body millions of times.
+#ifndef EIGENREC_ALWAYS_INLINE
+#if defined(__GNUC__) || defined(__clang__)
+#define EIGENREC_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define EIGENREC_ALWAYS_INLINE
+#endif
+#endif
+
 namespace eigenrec::text::detail {
 
 /// Final mixer of MurmurHash3 (fmix64): every input bit affects every output bit.
@@ -22,24 +32,32 @@ inline std::uint64_t fmix64(std::uint64_t h) noexcept {
   return h;
 }
 
-/// Up to 8 bytes (n <= 8) as one word, without reading past p + n: for a fixed n the
-/// result determines the bytes (overlapping loads, as in wyhash).
+/// The 8 bytes at p as a little-endian word (the first byte lowest, on any host).
+inline std::uint64_t load64le(const char* p) noexcept {
+  std::uint64_t w;
+  std::memcpy(&w, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  w = __builtin_bswap64(w);
+#endif
+  return w;
+}
+
+/// The bytes p[0, n) (n <= 8) as a little-endian word, zero-extended, without reading
+/// past p + n (two overlapping loads for 4 <= n < 8, as in wyhash, and shifts).
 inline std::uint64_t readSmall(const char* p, std::size_t n) noexcept {
-  if (n >= 8) {
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    return w;
-  }
+  if (n >= 8) return load64le(p);
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
   if (n >= 4) {
-    std::uint32_t lo, hi;
-    std::memcpy(&lo, p, 4);
-    std::memcpy(&hi, p + n - 4, 4);
-    return static_cast<std::uint64_t>(lo) | (static_cast<std::uint64_t>(hi) << 32);
+    const auto lo = static_cast<std::uint64_t>(u[0]) | (static_cast<std::uint64_t>(u[1]) << 8) |
+                    (static_cast<std::uint64_t>(u[2]) << 16) | (static_cast<std::uint64_t>(u[3]) << 24);
+    const std::size_t t = n - 4;  // the last 4 bytes start at t; bytes t..3 are in lo already
+    const auto hi = static_cast<std::uint64_t>(u[t]) | (static_cast<std::uint64_t>(u[t + 1]) << 8) |
+                    (static_cast<std::uint64_t>(u[t + 2]) << 16) | (static_cast<std::uint64_t>(u[t + 3]) << 24);
+    return lo | ((hi >> (8 * (8 - n))) << 32);
   }
   if (n == 0) return 0;
-  const auto* u = reinterpret_cast<const unsigned char*>(p);
-  return static_cast<std::uint64_t>(u[0]) | (static_cast<std::uint64_t>(u[n / 2]) << 8) |
-         (static_cast<std::uint64_t>(u[n - 1]) << 16);
+  return static_cast<std::uint64_t>(u[0]) | (static_cast<std::uint64_t>(u[n / 2]) << (8 * (n / 2))) |
+         (static_cast<std::uint64_t>(u[n - 1]) << (8 * (n - 1)));
 }
 
 /// The 128-bit product of a and b, its halves xor-ed (wyhash's "mum"): one multiply
@@ -54,24 +72,54 @@ inline std::uint64_t foldedMultiply(std::uint64_t a, std::uint64_t b) noexcept {
 #endif
 }
 
-/// 64-bit hash of a byte string. Up to 8 bytes (most tokens): one folded multiply of the
-/// bytes and the length. Longer: 8-byte words folded by multiply-rotate, then fmix64.
+/// Hash of a string of n <= 16 bytes whose first and second 8 bytes, zero-extended, are
+/// the words a and b: one folded multiply.
+inline std::uint64_t hashShort(std::uint64_t a, std::uint64_t b, std::size_t n) noexcept {
+  return foldedMultiply(a ^ 0xA0761D6478BD642FULL, b ^ 0xE7037ED1A0B428DBULL ^ n);
+}
+
+/// 64-bit hash of a byte string. Up to 16 bytes (nearly all tokens): hashShort. Longer:
+/// 8-byte words folded by multiply-rotate, then fmix64.
 inline std::uint64_t hashBytes(const char* p, std::size_t n) noexcept {
-  if (n <= 8) return foldedMultiply(readSmall(p, n) ^ 0xA0761D6478BD642FULL, n ^ 0xE7037ED1A0B428DBULL);
+  if (n <= 16) {
+    return n <= 8 ? hashShort(readSmall(p, n), 0, n) : hashShort(load64le(p), readSmall(p + 8, n - 8), n);
+  }
   std::uint64_t h = 0x9E3779B97F4A7C15ULL ^ (n * 0xC2B2AE3D27D4EB4FULL);
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    std::uint64_t w;
-    std::memcpy(&w, p + i, 8);
-    h = (h ^ (w * 0x87C37B91114253D5ULL)) * 0x4CF5AD432745937FULL;
+    h = (h ^ (load64le(p + i) * 0x87C37B91114253D5ULL)) * 0x4CF5AD432745937FULL;
     h = (h << 29) | (h >> 35);
   }
-  if (i < n) {
-    const std::uint64_t w = readSmall(p + i, n - i);
-    h = (h ^ (w * 0x87C37B91114253D5ULL)) * 0x4CF5AD432745937FULL;
-  }
+  if (i < n) h = (h ^ (readSmall(p + i, n - i) * 0x87C37B91114253D5ULL)) * 0x4CF5AD432745937FULL;
   return fmix64(h);
 }
+
+/// Bytes that may be read from the start of each token that Analyzer::forEachToken()
+/// passes on (its views point into buffers padded for it), whatever the token's length.
+inline constexpr std::size_t kTokenPadding = 16;
+
+/// What hashBytes() and StringTable read of a string, when kTokenPadding bytes from its
+/// start may be read: two loads and masks instead of branches on
+/// the length, for the token loops (token lengths vary too much to predict).
+struct PaddedKey {
+  std::uint64_t hash;
+  std::uint64_t prefix;  // readSmall of the first min(n, 8) bytes
+
+  PaddedKey(const char* p, std::size_t n) noexcept {
+    // kLow[k]: the low k bytes of a word.
+    static constexpr std::uint64_t kLow[9] = {0,
+                                              0xFFULL,
+                                              0xFFFFULL,
+                                              0xFFFFFFULL,
+                                              0xFFFFFFFFULL,
+                                              0xFFFFFFFFFFULL,
+                                              0xFFFFFFFFFFFFULL,
+                                              0xFFFFFFFFFFFFFFULL,
+                                              ~std::uint64_t{0}};
+    prefix = load64le(p) & kLow[n < 8 ? n : 8];
+    hash = n <= 16 ? hashShort(prefix, load64le(p + 8) & kLow[n > 8 ? n - 8 : 0], n) : hashBytes(p, n);
+  }
+};
 
 /// Hash of a key of `words` 64-bit words.
 inline std::uint64_t hashKey(const std::uint64_t* key, int words) noexcept {
@@ -100,13 +148,21 @@ class StringTable {
   std::uint64_t hashOf(std::uint32_t id) const noexcept { return m_hashes[id]; }
 
   /// Id of `s` (hash h = hashBytes(s)), inserting it if new.
-#if defined(__GNUC__) || defined(__clang__)
-  __attribute__((always_inline))
-#endif
+  EIGENREC_ALWAYS_INLINE
   std::uint32_t findOrInsert(std::string_view s, std::uint64_t h, bool& inserted) {
+    return lookup(s, h, prefixOf(s), inserted);
+  }
+  /// The same, for a token with kTokenPadding readable bytes (PaddedKey).
+  EIGENREC_ALWAYS_INLINE
+  std::uint32_t findOrInsert(std::string_view s, const PaddedKey& key, bool& inserted) {
+    return lookup(s, key.hash, key.prefix, inserted);
+  }
+
+ private:
+  EIGENREC_ALWAYS_INLINE
+  std::uint32_t lookup(std::string_view s, std::uint64_t h, std::uint64_t prefix, bool& inserted) {
     if (m_slots.empty()) reserve(size() + 1);  // after releaseLookup()
     const std::uint64_t tag = tagOf(s, h);
-    const std::uint64_t prefix = prefixOf(s);
     std::size_t slot = h & m_mask;
     while (true) {
       const Slot& e = m_slots[slot];
@@ -124,8 +180,13 @@ class StringTable {
     return insertAt(slot, s, h, tag, prefix);
   }
 
+ public:
   /// Id of `s`, or -1.
-  std::int64_t find(std::string_view s, std::uint64_t h) const noexcept {
+  std::int64_t find(std::string_view s, std::uint64_t h) const noexcept { return find(s, h, prefixOf(s)); }
+  std::int64_t find(std::string_view s, const PaddedKey& key) const noexcept { return find(s, key.hash, key.prefix); }
+
+ private:
+  std::int64_t find(std::string_view s, std::uint64_t h, std::uint64_t prefix) const noexcept {
     if (m_slots.empty()) {  // after releaseLookup(): a scan
       for (std::uint32_t id = 0; id < size(); ++id) {
         if (m_hashes[id] == h && at(id) == s) return id;
@@ -133,7 +194,6 @@ class StringTable {
       return -1;
     }
     const std::uint64_t tag = tagOf(s, h);
-    const std::uint64_t prefix = prefixOf(s);
     std::size_t slot = h & m_mask;
     while (true) {
       const Slot& e = m_slots[slot];
@@ -146,6 +206,7 @@ class StringTable {
     }
   }
 
+ public:
   std::size_t memoryBytes() const noexcept {
     return m_slots.capacity() * sizeof(Slot) + m_hashes.capacity() * 8 + m_offsets.capacity() * 8 + m_arena.capacity();
   }
