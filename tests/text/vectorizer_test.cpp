@@ -416,6 +416,27 @@ TEST_CASE("StringTable: ids and strings survive releaseLookup", "[text][tables]"
   CHECK(t.at(300) == "new");
 }
 
+TEST_CASE("PaddedKey: the hash and prefix of hashBytes / readSmall, whatever follows the string", "[text][tables]") {
+  namespace td = eigenrec::text::detail;
+  // The token loops hash with whole-word loads past the token's end (the analyzer pads
+  // its buffers): the bytes there must not change the key, for every length.
+  const std::string text = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ";
+  for (std::size_t n = 1; n + td::kTokenPadding <= text.size(); ++n) {
+    INFO("length " << n);
+    std::string padded = text.substr(0, n) + std::string(td::kTokenPadding, '\xAB');
+    const td::PaddedKey key(padded.data(), n);
+    const std::string exact = text.substr(0, n);  // nothing readable after it but the terminator
+    CHECK(key.hash == td::hashBytes(exact.data(), n));
+    CHECK(key.prefix == td::readSmall(exact.data(), std::min<std::size_t>(n, 8)));
+    const td::PaddedKey other(text.data(), n);  // followed by the rest of the text instead
+    CHECK(other.hash == key.hash);
+    CHECK(other.prefix == key.prefix);
+  }
+  // readSmall is the bytes zero-extended, least significant first.
+  CHECK(td::readSmall("\x01\x02\x03", 3) == 0x030201u);
+  CHECK(td::readSmall("\x01\x02\x03\x04\x05\x06\x07", 7) == 0x07060504030201u);
+}
+
 TEST_CASE("hashBytes: short strings of every length differ, long ones hash every byte", "[text][tables]") {
   namespace td = eigenrec::text::detail;
   // Strings of up to 8 bytes hash with one folded multiply: a string and its prefixes,
