@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -595,6 +596,55 @@ TEST_CASE("Chunk pipeline: blocks read ahead give the serial result; the first b
       CHECK(e.column() == 9);
     }
   }
+}
+
+TEST_CASE("CountVectorizer: rows of every length, in a large vocabulary, against plain counting", "[text]") {
+  // Rows are put in column order by bitmaps, or by sorting when a row is short next to
+  // the vocabulary (80000 terms: rows of up to 4 distinct terms); both against std::map.
+  std::uint64_t state = 7;
+  const auto next = [&]() {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<std::uint32_t>(state >> 33);
+  };
+  std::vector<std::string> docs;
+  for (int d = 0; d < 30000; ++d) {
+    std::string doc;
+    const std::uint32_t words = d < 80000 / 4 ? 4 : next() % 200;
+    for (std::uint32_t w = 0; w < words; ++w) {
+      const std::uint32_t id = d < 80000 / 4 ? static_cast<std::uint32_t>(4 * d) + w : next() % 80000;
+      doc += "t" + std::to_string(id) + (w % 3 == 0 ? " t" + std::to_string(id) + " " : " ");
+    }
+    docs.push_back(std::move(doc));
+  }
+  const Analyzer analyzer;
+  std::map<std::string, std::int64_t> columns;
+  std::vector<std::map<std::string, std::int64_t>> expected(docs.size());
+  for (std::size_t d = 0; d < docs.size(); ++d) {
+    for (const auto& t : analyzer.tokenize(docs[d])) {
+      ++expected[d][t];
+      columns[t] = 0;
+    }
+  }
+  std::int64_t c = 0;
+  for (auto& [term, column] : columns) column = c++;
+  CountVectorizer vectorizer;
+  const CountMatrix m = vectorizer.fitTransform(docs);
+  REQUIRE(vectorizer.numFeatures() == static_cast<Index>(columns.size()));
+  REQUIRE(columns.size() == 80000);
+  bool same = true;
+  for (std::size_t d = 0; d < docs.size(); ++d) {
+    std::vector<std::pair<std::int64_t, std::int64_t>> want, got;
+    for (const auto& [term, count] : expected[d]) want.emplace_back(columns[term], count);
+    std::sort(want.begin(), want.end());
+    for (CountMatrix::InnerIterator it(m, static_cast<Index>(d)); it; ++it) got.emplace_back(it.col(), it.value());
+    if (got != want) {
+      same = false;
+      INFO("document " << d << ": " << got.size() << " entries, expected " << want.size());
+      CHECK(got == want);
+      break;
+    }
+  }
+  CHECK(same);
 }
 
 TEST_CASE("Progress is reported while counting a file", "[text][file]") {

@@ -707,28 +707,48 @@ struct Group {
   std::vector<std::int64_t> column;    // phase 4: feature -> column or -1
 };
 
-/// Sorts (column << 32 | count) entries by column: LSD radix sort on 8-bit digits of
-/// the column for long rows, std::sort for short ones. `scratch` is reused.
-inline void sortRow(std::vector<std::uint64_t>& row, std::vector<std::uint64_t>& scratch, int columnBits) {
-  if (row.size() < 64) {
-    std::sort(row.begin(), row.end());
-    return;
+/// Puts the entries of a row of distinct columns below `columns` in column order with
+/// two bitmaps, instead of sorting them: bit c of `bits` marks column c, bit w of
+/// `summary` marks a non-zero bits[w]. A row of n entries costs n bit sets and a scan of
+/// columns / 4096 summary words (11 for a vocabulary of 45309 terms), where sorting
+/// costs about n log n branchy comparisons (Reuters' unigram count phase, in-process
+/// best of 10: 22.5 ms with std::sort and a radix sort of long rows, 16.5 with this).
+class RowOrder {
+ public:
+  void reset(std::size_t columns) {
+    m_bits.assign((columns + 63) / 64, 0);
+    m_summary.assign((m_bits.size() + 63) / 64, 0);
+    m_count.resize(columns);
   }
-  scratch.resize(row.size());
-  std::uint32_t count[256];
-  for (int shift = 32; shift < 32 + columnBits; shift += 8) {
-    std::fill(std::begin(count), std::end(count), 0u);
-    for (const std::uint64_t x : row) ++count[(x >> shift) & 0xFF];
-    std::uint32_t sum = 0;
-    for (auto& c : count) {
-      const std::uint32_t n = c;
-      c = sum;
-      sum += n;
+  /// Whether a row of at most n entries is put in order faster this way than sorted: the
+  /// scan of a summary word is a few cycles, a comparison of std::sort more.
+  bool suits(std::size_t n) const noexcept { return m_summary.size() <= 4 * n; }
+  void add(std::uint32_t column, std::uint32_t count) noexcept {
+    const std::size_t w = column >> 6;
+    m_bits[w] |= std::uint64_t{1} << (column & 63);
+    m_summary[w >> 6] |= std::uint64_t{1} << (w & 63);
+    m_count[column] = count;
+  }
+  /// Calls emit(column, count) for the entries added, in column order, and forgets them.
+  template <typename Emit>
+  void drain(Emit&& emit) {
+    for (std::size_t s = 0; s < m_summary.size(); ++s) {
+      for (std::uint64_t words = m_summary[s]; words != 0; words &= words - 1) {
+        const std::size_t w = 64 * s + static_cast<std::size_t>(countTrailingZeros(words));
+        for (std::uint64_t bits = m_bits[w]; bits != 0; bits &= bits - 1) {
+          const auto column = static_cast<std::uint32_t>(64 * w + static_cast<std::size_t>(countTrailingZeros(bits)));
+          emit(column, m_count[column]);
+        }
+        m_bits[w] = 0;
+      }
+      m_summary[s] = 0;
     }
-    for (const std::uint64_t x : row) scratch[count[(x >> shift) & 0xFF]++] = x;
-    row.swap(scratch);
   }
-}
+
+ private:
+  std::vector<std::uint64_t> m_bits, m_summary;
+  std::vector<std::uint32_t> m_count;  // by column
+};
 
 /// Phases 3-5 for word unigrams: phase 1 already counted each document.
 template <typename Value>
@@ -830,30 +850,44 @@ FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, const std::vector<std
   resizeNonZerosForWriting(m, outer[documents]);
   std::int64_t* inner = m.innerIndexPtr();
   Value* value = m.valuePtr();
-  int columnBits = 1;
-  while (columnBits < 32 && (std::uint64_t{1} << columnBits) < kept.size()) ++columnBits;
+  BufferPool<RowOrder> orders;  // one per thread at a time: `columns` bits and counts
   parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
-    std::vector<std::uint64_t> row, scratch;
+    RowOrder order = orders.take();
+    order.reset(kept.size());
+    std::vector<std::uint64_t> row;  // rows too short for `order`: (column << 32 | count), sorted
     for (Index ci = b; ci < e; ++ci) {
       Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
       std::size_t start = 0;
       for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
-        row.clear();
-        for (std::size_t k = start; k < chunk.docEnds[d]; ++k) {
-          const std::uint32_t col = columnOf[chunk.stream[k]];
-          if (col != kNoColumn) row.push_back(static_cast<std::uint64_t>(col) << 32 | chunk.counts[k]);
-        }
-        start = chunk.docEnds[d];
-        sortRow(row, scratch, columnBits);
+        const std::size_t end = chunk.docEnds[d];
         std::int64_t at = outer[chunk.firstDoc + static_cast<std::int64_t>(d)];
-        for (const std::uint64_t x : row) {
-          inner[at] = static_cast<std::int64_t>(x >> 32);
-          value[at++] = static_cast<Value>(x & 0xFFFFFFFFu);
+        if (order.suits(end - start)) {
+          for (std::size_t k = start; k < end; ++k) {
+            const std::uint32_t col = columnOf[chunk.stream[k]];
+            if (col != kNoColumn) order.add(col, chunk.counts[k]);
+          }
+          order.drain([&](std::uint32_t col, std::uint32_t count) {
+            inner[at] = col;
+            value[at++] = static_cast<Value>(count);
+          });
+        } else {
+          row.clear();
+          for (std::size_t k = start; k < end; ++k) {
+            const std::uint32_t col = columnOf[chunk.stream[k]];
+            if (col != kNoColumn) row.push_back(static_cast<std::uint64_t>(col) << 32 | chunk.counts[k]);
+          }
+          std::sort(row.begin(), row.end());
+          for (const std::uint64_t x : row) {
+            inner[at] = static_cast<std::int64_t>(x >> 32);
+            value[at++] = static_cast<Value>(x & 0xFFFFFFFFu);
+          }
         }
+        start = end;
       }
       chunk.stream = {};
       chunk.counts = {};
     }
+    orders.give(std::move(order));
   });
   return result;
 }
