@@ -4,6 +4,7 @@
 #define EIGENREC_TEXT_COUNT_VECTORIZER_HPP
 
 #include <eigenrec/core/checks.hpp>
+#include <eigenrec/core/parallel.hpp>
 #include <eigenrec/core/progress.hpp>
 #include <eigenrec/core/serialize.hpp>
 #include <eigenrec/core/types.hpp>
@@ -112,6 +113,16 @@ std::vector<std::string_view> documentViews(const Range& documents) {
 
 }  // namespace detail
 
+/// A weighting of each row of counts, in place, as the vectorizer writes it:
+/// (columns, values, n), values[k] the count of column columns[k] as Value, columns
+/// ascending (detail::RowWeighting).
+template <typename Value>
+using RowWeighting = detail::RowWeighting<Value>;
+/// Makes a fit's RowWeighting once its vocabulary is known, from (document frequency
+/// per term, number of documents, terms), all in column order.
+template <typename Value>
+using MakeRowWeighting = detail::MakeRowWeighting<Value>;
+
 /// scikit-learn's CountVectorizer over UTF-8 documents.
 ///
 ///   CountVectorizerOptions o;  o.ngramRange = {1, 2};  o.minDf = DocumentFrequency::count(2);
@@ -149,15 +160,19 @@ class CountVectorizer {
   CountMatrix fitTransformFile(const std::string& path) { return fitTransformFileAs<std::int64_t>(path); }
 
   /// fitTransform with the counts stored as Value (e.g. double, to weigh them in place).
+  /// With `weighting`, each row is weighed as soon as it is written (while it is in
+  /// cache): weighting(df, documents, vocabulary) is called once the vocabulary is
+  /// known and returns the function applied to every row (see RowWeighting); this is
+  /// how TfidfVectorizer weighs without a second pass over the matrix.
   template <typename Value, typename Range>
-  CsrMatrix<Value> fitTransformAs(const Range& documents) {
+  CsrMatrix<Value> fitTransformAs(const Range& documents, const MakeRowWeighting<Value>& weighting = {}) {
     detail::MemoryDocuments source(detail::documentViews(documents));
-    return fitSource<Value>(source, 0, "CountVectorizer::fitTransform");
+    return fitSource<Value>(source, 0, "CountVectorizer::fitTransform", weighting);
   }
   template <typename Value>
-  CsrMatrix<Value> fitTransformFileAs(const std::string& path) {
+  CsrMatrix<Value> fitTransformFileAs(const std::string& path, const MakeRowWeighting<Value>& weighting = {}) {
     detail::FileDocuments source(path, m_options.maxDocumentBytes);
-    return fitSource<Value>(source, source.fileSize(), "CountVectorizer::fitTransformFile");
+    return fitSource<Value>(source, source.fileSize(), "CountVectorizer::fitTransformFile", weighting);
   }
 
   template <typename Range>
@@ -357,14 +372,25 @@ class CountVectorizer {
   // Eigen 3.4's SparseMatrix has no move constructor: a matrix leaves a function by
   // NRVO of one named result (filled by swap), never by std::move, which would copy it.
   template <typename Value, typename Source>
-  CsrMatrix<Value> fitSource(Source& source, std::int64_t totalBytes, std::string_view where) {
+  CsrMatrix<Value> fitSource(Source& source, std::int64_t totalBytes, std::string_view where,
+                             const MakeRowWeighting<Value>& weighting) {
     CsrMatrix<Value> result;
     if (!m_options.vocabulary.empty()) {
       CsrMatrix<Value> m = countFixed<Value>(source, totalBytes, where);
       checkArgument(m.rows() > 0, where, "no documents");
+      std::vector<std::int64_t> df(m_vocabulary.size(), 0);
+      for (Index i = 0; i < m.nonZeros(); ++i) ++df[static_cast<std::size_t>(m.innerIndexPtr()[i])];
+      if (weighting) {
+        const RowWeighting<Value> weigh = weighting(df, m.rows(), m_vocabulary);
+        const std::int64_t* outer = m.outerIndexPtr();
+        parallelFor(0, m.rows(), 2048, m_options.threads, [&](Index b, Index e) {
+          for (Index i = b; i < e; ++i) {
+            weigh(m.innerIndexPtr() + outer[i], m.valuePtr() + outer[i], static_cast<std::size_t>(outer[i + 1] - outer[i]));
+          }
+        });
+      }
       m_documents = m.rows();
-      m_df.assign(m_vocabulary.size(), 0);
-      for (Index i = 0; i < m.nonZeros(); ++i) ++m_df[static_cast<std::size_t>(m.innerIndexPtr()[i])];
+      m_df = std::move(df);
       result.swap(m);
       return result;
     }
@@ -385,7 +411,7 @@ class CountVectorizer {
     selection.maxFeatures = m_options.maxFeatures;
     selection.binary = m_options.binary;
     detail::FitCounts<Value> fit =
-        detail::countAndSelect<Value>(m_analyzer, chunks, units, selection, m_options.threads, where);
+        detail::countAndSelect<Value>(m_analyzer, chunks, units, selection, m_options.threads, where, weighting);
     checkArgument(fit.seenFeatures > 0, where,
                   "empty vocabulary; perhaps the documents are empty or only contain stop words");
     if (fit.vocabulary.empty()) {
@@ -400,10 +426,7 @@ class CountVectorizer {
     pending->packing = fit.packing;
     pending->columnKeys = std::move(fit.columnKeys);
     m_pending = std::move(pending);
-    if (m_options.binary) {
-      for (Index i = 0; i < fit.counts.nonZeros(); ++i) fit.counts.valuePtr()[i] = 1;
-    }
-    result.swap(fit.counts);
+    result.swap(fit.counts);  // binary: the counts are 1 already
     return result;
   }
 

@@ -43,30 +43,44 @@ struct TfidfOptions {
 
 namespace detail {
 
-/// Replaces each value of a CSR matrix by weight(row, k, value) (computed in double),
-/// then divides each row by its l1 / l2 norm (a row of norm 0 stays as it is). Parallel
-/// over rows; the result does not depend on `threads`.
+/// Replaces values[k] (k < n) by weight(k, values[k]) (computed in double), then
+/// divides them by their l1 / l2 norm (a row of norm 0 stays as it is): the arithmetic
+/// of every weighting, whether applied to a whole matrix or to each row as it is made.
+template <typename Scalar, typename Weight>
+void weighRow(Scalar* values, std::size_t n, Norm norm, Weight&& weight) {
+  // The weights in double until the division: one rounding to Scalar.
+  double stack[256];
+  std::vector<double> heap;
+  double* row = stack;
+  if (n > 256) {
+    heap.resize(n);
+    row = heap.data();
+  }
+  double sum = 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    const double v = weight(k, static_cast<double>(values[k]));
+    row[k] = v;
+    sum += norm == Norm::l2 ? v * v : std::abs(v);
+  }
+  if (norm == Norm::none || sum == 0) {
+    for (std::size_t k = 0; k < n; ++k) values[k] = static_cast<Scalar>(row[k]);
+    return;
+  }
+  if (norm == Norm::l2) sum = std::sqrt(sum);
+  for (std::size_t k = 0; k < n; ++k) values[k] = static_cast<Scalar>(row[k] / sum);
+}
+
+/// weighRow over every row of a CSR matrix, weight(row, k, value) with k the index in
+/// the matrix's values. Parallel over rows; the result does not depend on `threads`.
 template <typename Scalar, typename Weight>
 void weighRowsInPlace(SparseRowMatrix<Scalar>& m, Norm norm, int threads, Weight&& weight) {
   const std::int64_t* outer = m.outerIndexPtr();
   Scalar* values = m.valuePtr();
   parallelFor(0, m.rows(), 2048, threads, [&](Index b, Index e) {
-    std::vector<double> row;
     for (Index i = b; i < e; ++i) {
-      const std::int64_t begin = outer[i], end = outer[i + 1];
-      row.resize(static_cast<std::size_t>(end - begin));
-      double sum = 0;
-      for (std::int64_t k = begin; k < end; ++k) {
-        const double v = weight(i, k, static_cast<double>(values[k]));
-        row[static_cast<std::size_t>(k - begin)] = v;
-        sum += norm == Norm::l2 ? v * v : std::abs(v);
-      }
-      if (norm == Norm::none || sum == 0) {
-        for (std::int64_t k = begin; k < end; ++k) values[k] = static_cast<Scalar>(row[static_cast<std::size_t>(k - begin)]);
-        continue;
-      }
-      if (norm == Norm::l2) sum = std::sqrt(sum);
-      for (std::int64_t k = begin; k < end; ++k) values[k] = static_cast<Scalar>(row[static_cast<std::size_t>(k - begin)] / sum);
+      const std::int64_t begin = outer[i];
+      weighRow(values + begin, static_cast<std::size_t>(outer[i + 1] - begin), norm,
+               [&](std::size_t k, double v) { return weight(i, begin + static_cast<std::int64_t>(k), v); });
     }
   });
 }
@@ -170,12 +184,24 @@ class TfidfTransformer {
       }
     }
     const std::int64_t* inner = counts.innerIndexPtr();
-    const bool sublinear = m_options.sublinearTf, useIdf = m_options.useIdf;
-    detail::weighRowsInPlace<Scalar>(counts, m_options.norm, threads, [&](Index, std::int64_t k, double v) {
-      if (sublinear && v != 0) v = std::log(v) + 1.0;
-      if (useIdf) v *= m_idf[static_cast<std::size_t>(inner[k])];
-      return v;
-    });
+    detail::weighRowsInPlace<Scalar>(counts, m_options.norm, threads,
+                                     [&](Index, std::int64_t k, double v) { return weight(inner[k], v); });
+  }
+
+  /// The weighting of one row of counts (columns ascending) in place, as weighInPlace
+  /// does to each row: for CountVectorizer::fitTransformAs, which calls it as it writes
+  /// each row. Refers to this transformer, which must outlive it.
+  RowWeighting<Scalar> rowWeighting() const {
+    return [this](const std::int64_t* columns, Scalar* values, std::size_t n) {
+      detail::weighRow(values, n, m_options.norm, [&](std::size_t k, double v) { return weight(columns[k], v); });
+    };
+  }
+
+  // tf (sublinear or not) times idf of one count.
+  double weight(std::int64_t column, double v) const {
+    if (m_options.sublinearTf && v != 0) v = std::log(v) + 1.0;
+    if (m_options.useIdf) v *= m_idf[static_cast<std::size_t>(column)];
+    return v;
   }
 
   void writeState(ArchiveWriter& w) const {
@@ -248,17 +274,17 @@ class TfidfVectorizer {
   /// Learns vocabulary and idf; returns the tf-idf matrix (documents, terms).
   template <typename Range>
   SparseRowMatrix<Scalar> fitTransform(const Range& documents) {
-    SparseRowMatrix<Scalar> m = m_counter.template fitTransformAs<Scalar>(documents);
-    fitWeights();
-    m_weights.weighInPlace(m, m_options.threads);
+    TfidfTransformer<Scalar> weights(m_options.weighting());
+    SparseRowMatrix<Scalar> m = m_counter.template fitTransformAs<Scalar>(documents, weighsRows(weights));
+    m_weights = std::move(weights);
     return m;
   }
 
   /// fitTransform on a file with one document per line (streamed).
   SparseRowMatrix<Scalar> fitTransformFile(const std::string& path) {
-    SparseRowMatrix<Scalar> m = m_counter.template fitTransformFileAs<Scalar>(path);
-    fitWeights();
-    m_weights.weighInPlace(m, m_options.threads);
+    TfidfTransformer<Scalar> weights(m_options.weighting());
+    SparseRowMatrix<Scalar> m = m_counter.template fitTransformFileAs<Scalar>(path, weighsRows(weights));
+    m_weights = std::move(weights);
     return m;
   }
 
@@ -336,6 +362,15 @@ class TfidfVectorizer {
   void fitWeights() {
     m_weights = TfidfTransformer<Scalar>(m_options.weighting());
     m_weights.fitDocumentFrequency(m_counter.documentFrequency(), m_counter.numDocuments(), &m_counter.vocabulary());
+  }
+
+  // The counter's row weighting for a fit: fits `weights` once the vocabulary is known,
+  // then weighs each row as it is written (no second pass over the matrix).
+  static MakeRowWeighting<Scalar> weighsRows(TfidfTransformer<Scalar>& weights) {
+    return [&weights](const std::vector<std::int64_t>& df, std::int64_t documents, const std::vector<std::string>& terms) {
+      weights.fitDocumentFrequency(df, documents, &terms);
+      return weights.rowWeighting();
+    };
   }
 
   TfidfVectorizerOptions m_options;

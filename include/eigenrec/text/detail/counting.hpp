@@ -34,6 +34,7 @@
 #include <condition_variable>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <iterator>
 #include <mutex>
 #include <thread>
@@ -77,6 +78,18 @@ struct Selection {
   std::int64_t maxFeatures = 0;       // 0 = no limit
   bool binary = false;                // max_features ranks by document frequency then
 };
+
+/// A weighting of each row of counts, in place, as the count phase writes the row (while
+/// it is in cache): values[k] is the count of column columns[k] (as Value; 1 for binary),
+/// columns ascending.
+template <typename Value>
+using RowWeighting = std::function<void(const std::int64_t* columns, Value* values, std::size_t n)>;
+
+/// Makes the RowWeighting of a fit once its vocabulary is known: from each term's
+/// document frequency and the terms (column order), and the number of documents.
+template <typename Value>
+using MakeRowWeighting = std::function<RowWeighting<Value>(
+    const std::vector<std::int64_t>& documentFrequency, std::int64_t documents, const std::vector<std::string>& terms)>;
 
 /// NumPy's argsort(kind="quicksort") of int64 values (NumPy 1.24 on x86-64: introsort —
 /// median-of-3 quicksort, insertion sort below 16 elements, heapsort past a depth limit).
@@ -753,7 +766,8 @@ class RowOrder {
 /// Phases 3-5 for word unigrams: phase 1 already counted each document.
 template <typename Value>
 FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, const std::vector<std::string>& units,
-                               const Selection& selection, int threads, std::int64_t documents) {
+                               const Selection& selection, int threads, std::int64_t documents,
+                               const MakeRowWeighting<Value>& weighting) {
   // Document frequencies and total counts: each thread sums its chunks into its own
   // arrays (integer sums: the result does not depend on which thread took which chunk).
   struct Sums {
@@ -821,6 +835,9 @@ FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, const std::vector<std
     result.vocabulary.push_back(units[kept[c]]);
     result.documentFrequency.push_back(df[kept[c]]);
   }
+  const RowWeighting<Value> weigh =
+      weighting ? weighting(result.documentFrequency, documents, result.vocabulary) : RowWeighting<Value>();
+  const bool binary = selection.binary;
   // Rows: each document's entries mapped to columns and sorted, written in place;
   // parallel over chunks.
   CsrMatrix<Value>& m = result.counts;
@@ -860,11 +877,12 @@ FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, const std::vector<std
       std::size_t start = 0;
       for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
         const std::size_t end = chunk.docEnds[d];
-        std::int64_t at = outer[chunk.firstDoc + static_cast<std::int64_t>(d)];
+        const std::int64_t rowStart = outer[chunk.firstDoc + static_cast<std::int64_t>(d)];
+        std::int64_t at = rowStart;
         if (order.suits(end - start)) {
           for (std::size_t k = start; k < end; ++k) {
             const std::uint32_t col = columnOf[chunk.stream[k]];
-            if (col != kNoColumn) order.add(col, chunk.counts[k]);
+            if (col != kNoColumn) order.add(col, binary ? 1 : chunk.counts[k]);
           }
           order.drain([&](std::uint32_t col, std::uint32_t count) {
             inner[at] = col;
@@ -874,7 +892,7 @@ FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, const std::vector<std
           row.clear();
           for (std::size_t k = start; k < end; ++k) {
             const std::uint32_t col = columnOf[chunk.stream[k]];
-            if (col != kNoColumn) row.push_back(static_cast<std::uint64_t>(col) << 32 | chunk.counts[k]);
+            if (col != kNoColumn) row.push_back(static_cast<std::uint64_t>(col) << 32 | (binary ? 1 : chunk.counts[k]));
           }
           std::sort(row.begin(), row.end());
           for (const std::uint64_t x : row) {
@@ -882,6 +900,7 @@ FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, const std::vector<std
             value[at++] = static_cast<Value>(x & 0xFFFFFFFFu);
           }
         }
+        if (weigh) weigh(inner + rowStart, value + rowStart, static_cast<std::size_t>(at - rowStart));
         start = end;
       }
       chunk.stream = {};
@@ -896,7 +915,7 @@ FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, const std::vector<std
 template <typename Value>
 FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& chunks,
                                 const std::vector<std::string>& units, const Selection& selection, int threads,
-                                std::string_view where) {
+                                std::string_view where, const MakeRowWeighting<Value>& weighting = {}) {
   const auto& o = analyzer.options();
   const bool word = o.analyzer == AnalyzerKind::word;
   const int maxN = o.ngramRange.second;
@@ -910,7 +929,9 @@ FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
     streamTotal += c.stream.size();
   }
   if (documents >= std::int64_t{0xFFFFFFF0}) throwInvalidArgument(where, "more than 2^32 documents");
-  if (word && o.ngramRange.second == 1) return countUnigrams<Value>(chunks, units, selection, threads, documents);
+  if (word && o.ngramRange.second == 1) {
+    return countUnigrams<Value>(chunks, units, selection, threads, documents, weighting);
+  }
 
   // Groups are ranges of the first unit of the n-gram (so of the columns: keys sort by
   // their first unit first), balanced by occurrences; about 2^15 occurrences per group
@@ -1119,6 +1140,10 @@ FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
     group.total = {};
   }
 
+  const RowWeighting<Value> weigh =
+      weighting ? weighting(result.documentFrequency, documents, result.vocabulary) : RowWeighting<Value>();
+  const bool binary = selection.binary;
+
   // 5: the CSR matrix. A row is the concatenation over groups (column ranges) of the
   // document's entries in each group, each short piece sorted by insertion.
   CsrMatrix<Value>& m = result.counts;
@@ -1148,7 +1173,8 @@ FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
     for (Index ci = b; ci < e; ++ci) {
       Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
       for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
-        std::int64_t at = outer[chunk.firstDoc + static_cast<std::int64_t>(d)];
+        const std::int64_t rowStart = outer[chunk.firstDoc + static_cast<std::int64_t>(d)];
+        std::int64_t at = rowStart;
         for (std::size_t g = 0; g < groups; ++g) {
           const auto& column = groupState[g].column;
           const auto& entries = chunk.groupKeys[g];
@@ -1164,9 +1190,10 @@ FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
               --k;
             }
             inner[k] = col;
-            value[k] = static_cast<Value>(entries[r] & 0xFFFFFFFFu);
+            value[k] = binary ? Value(1) : static_cast<Value>(entries[r] & 0xFFFFFFFFu);
           }
         }
+        if (weigh) weigh(inner + rowStart, value + rowStart, static_cast<std::size_t>(at - rowStart));
       }
       chunk.groupKeys = {};
       chunk.groupDocEnds = {};
