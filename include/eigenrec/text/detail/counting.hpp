@@ -1143,9 +1143,34 @@ FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
   const RowWeighting<Value> weigh =
       weighting ? weighting(result.documentFrequency, documents, result.vocabulary) : RowWeighting<Value>();
   const bool binary = selection.binary;
+  if (columns > 0xFFFFFFFFu) throwInvalidArgument(where, "more than 2^32 - 1 terms");
 
-  // 5: the CSR matrix. A row is the concatenation over groups (column ranges) of the
-  // document's entries in each group, each short piece sorted by insertion.
+  // 5: the CSR matrix. First each group's entries become (column << 32 | count), those
+  // of pruned features removed, group by group: the group's column table stays in cache
+  // (row by row, each entry would be a cache miss into one of `groups` tables).
+  parallelFor(0, static_cast<Index>(groups), 1, threads, [&](Index b, Index e) {
+    for (Index gi = b; gi < e; ++gi) {
+      const auto g = static_cast<std::size_t>(gi);
+      const auto& column = groupState[g].column;
+      for (Chunk& chunk : chunks) {
+        auto& entries = chunk.groupKeys[g];
+        auto& ends = chunk.groupDocEnds[g];
+        std::size_t r = 0, w = 0;
+        for (std::size_t d = 0; d < ends.size(); ++d) {
+          for (; r < ends[d]; ++r) {
+            const std::int64_t col = column[entries[r] >> 32];
+            if (col < 0) continue;
+            entries[w++] = static_cast<std::uint64_t>(col) << 32 | (binary ? 1u : (entries[r] & 0xFFFFFFFFu));
+          }
+          ends[d] = static_cast<std::uint32_t>(w);
+        }
+        entries.resize(w);
+      }
+      groupState[g].column = {};
+    }
+  });
+  // Then a row is the concatenation over groups (column ranges) of the document's
+  // entries in each group, each short piece sorted by insertion.
   CsrMatrix<Value>& m = result.counts;
   m.resize(documents, static_cast<Index>(columns));
   std::int64_t* outer = m.outerIndexPtr();
@@ -1155,10 +1180,7 @@ FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
       for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
         std::int64_t n = 0;
         for (std::size_t g = 0; g < groups; ++g) {
-          const auto& column = groupState[g].column;
-          const auto& entries = chunk.groupKeys[g];
-          const std::uint32_t begin = d == 0 ? 0 : chunk.groupDocEnds[g][d - 1];
-          for (std::uint32_t r = begin; r < chunk.groupDocEnds[g][d]; ++r) n += column[entries[r] >> 32] >= 0 ? 1 : 0;
+          n += chunk.groupDocEnds[g][d] - (d == 0 ? 0 : chunk.groupDocEnds[g][d - 1]);
         }
         outer[chunk.firstDoc + static_cast<std::int64_t>(d) + 1] = n;
       }
@@ -1176,13 +1198,11 @@ FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
         const std::int64_t rowStart = outer[chunk.firstDoc + static_cast<std::int64_t>(d)];
         std::int64_t at = rowStart;
         for (std::size_t g = 0; g < groups; ++g) {
-          const auto& column = groupState[g].column;
           const auto& entries = chunk.groupKeys[g];
           const std::uint32_t begin = d == 0 ? 0 : chunk.groupDocEnds[g][d - 1];
           const std::int64_t pieceStart = at;
           for (std::uint32_t r = begin; r < chunk.groupDocEnds[g][d]; ++r) {
-            const std::int64_t col = column[entries[r] >> 32];
-            if (col < 0) continue;
+            const auto col = static_cast<std::int64_t>(entries[r] >> 32);
             std::int64_t k = at++;
             while (k > pieceStart && inner[k - 1] > col) {
               inner[k] = inner[k - 1];
@@ -1190,7 +1210,7 @@ FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
               --k;
             }
             inner[k] = col;
-            value[k] = binary ? Value(1) : static_cast<Value>(entries[r] & 0xFFFFFFFFu);
+            value[k] = static_cast<Value>(entries[r] & 0xFFFFFFFFu);
           }
         }
         if (weigh) weigh(inner + rowStart, value + rowStart, static_cast<std::size_t>(at - rowStart));
