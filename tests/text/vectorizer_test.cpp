@@ -647,6 +647,63 @@ TEST_CASE("CountVectorizer: rows of every length, in a large vocabulary, against
   CHECK(same);
 }
 
+TEST_CASE("CountVectorizer: n-gram rows assembled from many groups, against plain counting", "[text]") {
+  // Enough n-grams for dozens of count groups and chunks of more than one row batch;
+  // min_df = 2 prunes most bigrams, so pruned entries are dropped on the way.
+  std::uint64_t state = 11;
+  const auto next = [&]() {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<std::uint32_t>(state >> 33);
+  };
+  std::vector<std::string> docs;
+  for (int d = 0; d < 6000; ++d) {
+    std::string doc;
+    const std::uint32_t words = next() % 200;
+    for (std::uint32_t w = 0; w < words; ++w) doc += "t" + std::to_string(next() % (next() % 2 ? 50 : 20000)) + " ";
+    docs.push_back(std::move(doc));
+  }
+  const Analyzer analyzer;
+  std::vector<std::map<std::string, std::int64_t>> expected(docs.size());
+  std::map<std::string, std::int64_t> df;
+  for (std::size_t d = 0; d < docs.size(); ++d) {
+    const auto tokens = analyzer.tokenize(docs[d]);
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      ++expected[d][tokens[i]];
+      if (i + 1 < tokens.size()) ++expected[d][tokens[i] + " " + tokens[i + 1]];
+    }
+    for (const auto& [term, count] : expected[d]) ++df[term];
+  }
+  std::map<std::string, std::int64_t> columns;
+  for (const auto& [term, n] : df) {
+    if (n >= 2) columns.emplace(term, 0);
+  }
+  std::int64_t c = 0;
+  for (auto& [term, column] : columns) column = c++;
+  CountVectorizerOptions options;
+  options.ngramRange = {1, 2};
+  options.minDf = DocumentFrequency::count(2);
+  CountVectorizer vectorizer(options);
+  const CountMatrix m = vectorizer.fitTransform(docs);
+  REQUIRE(vectorizer.numFeatures() == static_cast<Index>(columns.size()));
+  CHECK(vectorizer.vocabulary().front() == columns.begin()->first);
+  bool same = true;
+  for (std::size_t d = 0; d < docs.size() && same; ++d) {
+    std::vector<std::pair<std::int64_t, std::int64_t>> want, got;
+    for (const auto& [term, count] : expected[d]) {
+      const auto it = columns.find(term);
+      if (it != columns.end()) want.emplace_back(it->second, count);
+    }
+    std::sort(want.begin(), want.end());
+    for (CountMatrix::InnerIterator it(m, static_cast<Index>(d)); it; ++it) got.emplace_back(it.col(), it.value());
+    if (got != want) {
+      same = false;
+      INFO("document " << d << ": " << got.size() << " entries, expected " << want.size());
+      CHECK(got == want);
+    }
+  }
+  CHECK(same);
+}
+
 TEST_CASE("Progress is reported while counting a file", "[text][file]") {
   TempFile file("progress", "one two\nthree four\n");
   TfidfVectorizerOptions o;

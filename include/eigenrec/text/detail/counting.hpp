@@ -362,6 +362,11 @@ inline void analyzeChunk(const Analyzer& analyzer, const DocumentBlock& block, s
             ++chunk.counts[u.lastPos];
           }
         });
+      } else if (word && !analyzer.dropsTokens()) {
+        analyzer.forEachToken(block.docs[d], buffer, [&](std::string_view token) EIGENREC_ALWAYS_INLINE {
+          bool inserted = false;
+          chunk.stream.push_back(strings.findOrInsert(token, PaddedKey(token.data(), token.size()), inserted));
+        });
       } else if (word) {
         analyzer.forEachToken(block.docs[d], buffer, [&](std::string_view token) EIGENREC_ALWAYS_INLINE {
           bool inserted = false;
@@ -1191,29 +1196,44 @@ FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
   resizeNonZerosForWriting(m, outer[documents]);
   std::int64_t* inner = m.innerIndexPtr();
   Value* value = m.valuePtr();
+  // Rows are assembled in batches of kBatch documents, group by group: a group's entries
+  // for the batch are one run of memory, and the batch's rows stay in cache (document by
+  // document, each of the `groups` pieces of a row is a jump to another array).
+  constexpr std::size_t kBatch = 64;
   parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
+    std::int64_t cursor[kBatch];  // each row's next position in `inner` / `value`
     for (Index ci = b; ci < e; ++ci) {
       Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
-      for (std::size_t d = 0; d < chunk.docEnds.size(); ++d) {
-        const std::int64_t rowStart = outer[chunk.firstDoc + static_cast<std::int64_t>(d)];
-        std::int64_t at = rowStart;
+      const std::size_t docs = chunk.docEnds.size();
+      const std::int64_t* rowStart = outer + chunk.firstDoc;
+      for (std::size_t d0 = 0; d0 < docs; d0 += kBatch) {
+        const std::size_t d1 = std::min(docs, d0 + kBatch);
+        std::copy(rowStart + d0, rowStart + d1, cursor);
         for (std::size_t g = 0; g < groups; ++g) {
-          const auto& entries = chunk.groupKeys[g];
-          const std::uint32_t begin = d == 0 ? 0 : chunk.groupDocEnds[g][d - 1];
-          const std::int64_t pieceStart = at;
-          for (std::uint32_t r = begin; r < chunk.groupDocEnds[g][d]; ++r) {
-            const auto col = static_cast<std::int64_t>(entries[r] >> 32);
-            std::int64_t k = at++;
-            while (k > pieceStart && inner[k - 1] > col) {
-              inner[k] = inner[k - 1];
-              value[k] = value[k - 1];
-              --k;
+          const std::uint64_t* entries = chunk.groupKeys[g].data();
+          const std::uint32_t* ends = chunk.groupDocEnds[g].data();
+          std::uint32_t r = d0 == 0 ? 0 : ends[d0 - 1];
+          for (std::size_t d = d0; d < d1; ++d) {
+            std::int64_t& at = cursor[d - d0];
+            const std::int64_t pieceStart = at;
+            for (; r < ends[d]; ++r) {
+              const auto col = static_cast<std::int64_t>(entries[r] >> 32);
+              std::int64_t k = at++;
+              while (k > pieceStart && inner[k - 1] > col) {
+                inner[k] = inner[k - 1];
+                value[k] = value[k - 1];
+                --k;
+              }
+              inner[k] = col;
+              value[k] = static_cast<Value>(entries[r] & 0xFFFFFFFFu);
             }
-            inner[k] = col;
-            value[k] = static_cast<Value>(entries[r] & 0xFFFFFFFFu);
           }
         }
-        if (weigh) weigh(inner + rowStart, value + rowStart, static_cast<std::size_t>(at - rowStart));
+        if (weigh) {
+          for (std::size_t d = d0; d < d1; ++d) {
+            weigh(inner + rowStart[d], value + rowStart[d], static_cast<std::size_t>(rowStart[d + 1] - rowStart[d]));
+          }
+        }
       }
       chunk.groupKeys = {};
       chunk.groupDocEnds = {};
