@@ -311,8 +311,11 @@ TEST_CASE("Files: lines split across read blocks", "[text][file]") {
     content += line + (i % 3 == 0 ? "\r\n" : "\n");
   }
   TempFile file("blocks", content);
+  for (const bool map : {true, false}) {
   for (std::size_t block : {std::size_t{1}, std::size_t{7}, std::size_t{64}, std::size_t{1} << 20}) {
-    text::detail::FileDocuments source(file.path, 1000, block);
+    INFO((map ? "mapped" : "read") << ", blocks of " << block << " bytes");
+    text::detail::FileDocuments source(file.path, 1000, block, map);
+    CHECK(source.mapped() == (map && EIGENREC_TEXT_MAPPED_FILES));
     text::detail::DocumentBlock b[2];
     std::vector<std::string> got;
     std::int64_t nextLine = 1;
@@ -330,6 +333,33 @@ TEST_CASE("Files: lines split across read blocks", "[text][file]") {
     }
     CHECK(got == expected);
   }
+  }
+}
+
+TEST_CASE("Files: a mapped file read in blocks, the pages of finished blocks released", "[text][file]") {
+  // Megabytes in blocks of 64 KiB: whole pages of the blocks two behind are dropped from
+  // the process as it goes; every line still arrives, the same as read into buffers.
+  std::string content;
+  for (int i = 0; i < 60000; ++i) content += "line " + std::to_string(i) + std::string(static_cast<std::size_t>(i % 70), 'x') + "\n";
+  content += "last line, no newline";
+  TempFile file("mapped", content);
+  const auto lines = [&](bool map) {
+    text::detail::FileDocuments source(file.path, 1 << 20, std::size_t{64} << 10, map);
+    text::detail::DocumentBlock block;
+    std::vector<std::string> got;
+    std::size_t blocks = 0;
+    while (source.next(block)) {
+      ++blocks;
+      for (auto d : block.docs) got.emplace_back(d);
+    }
+    CHECK(blocks > 40);
+    CHECK(source.bytesRead() == static_cast<std::int64_t>(content.size()));
+    return got;
+  };
+  const std::vector<std::string> mapped = lines(true), read = lines(false);
+  REQUIRE(mapped.size() == 60001);
+  CHECK(mapped.back() == "last line, no newline");
+  CHECK(mapped == read);
 }
 
 TEST_CASE("Files: bad lines are FormatErrors with file:line:column", "[text][file][bad-input]") {
@@ -510,8 +540,9 @@ TEST_CASE("Chunk pipeline: blocks read ahead give the serial result; the first b
   std::string text = zipfLines(std::size_t{5} << 18);
   TempFile file("blocks", text);
   const Analyzer analyzer;
+  // The file mapped, or read into buffers (2 threads): the read-ahead of both ways.
   const auto analyze = [&](const std::string& path, int threads) {
-    td::FileDocuments source(path, std::int64_t{1} << 20, std::size_t{64} << 10);
+    td::FileDocuments source(path, std::int64_t{1} << 20, std::size_t{64} << 10, threads != 2);
     td::Analysis analysis = td::analyzeAll(analyzer, source, threads, "test", {}, 0);
     // A unit table per worker, shared by the chunks it took in turn.
     CHECK(analysis.tables.size() <= static_cast<std::size_t>(threads));
