@@ -540,9 +540,8 @@ TEST_CASE("Chunk pipeline: blocks read ahead give the serial result; the first b
   std::string text = zipfLines(std::size_t{5} << 18);
   TempFile file("blocks", text);
   const Analyzer analyzer;
-  // The file mapped, or read into buffers (2 threads): the read-ahead of both ways.
   const auto analyze = [&](const std::string& path, int threads) {
-    td::FileDocuments source(path, std::int64_t{1} << 20, std::size_t{64} << 10, threads != 2);
+    td::FileDocuments source(path, std::int64_t{1} << 20, std::size_t{64} << 10);
     td::Analysis analysis = td::analyzeAll(analyzer, source, threads, "test", {}, 0);
     // A unit table per worker, shared by the chunks it took in turn.
     CHECK(analysis.tables.size() <= static_cast<std::size_t>(threads));
@@ -567,14 +566,15 @@ TEST_CASE("Chunk pipeline: blocks read ahead give the serial result; the first b
     CHECK(same);
   }
   // Counting and selection over those chunks (unigrams, and the n-gram groups): the same
-  // vocabulary, frequencies and matrix, entry by entry, on every thread count.
+  // vocabulary, frequencies and matrix, entry by entry, on every thread count, and with
+  // the file read into buffers (2 threads: other block boundaries, the same result).
   for (int maxN : {1, 2}) {
     INFO("ngram (1, " << maxN << ")");
     AnalyzerOptions options;
     options.ngramRange = {1, maxN};
     const Analyzer ngrams(options);
     const auto fit = [&](int threads) {
-      td::FileDocuments source(file.path, std::int64_t{1} << 20, std::size_t{64} << 10);
+      td::FileDocuments source(file.path, std::int64_t{1} << 20, std::size_t{64} << 10, threads != 2);
       td::Analysis analysis = td::analyzeAll(ngrams, source, threads, "test", {}, 0);
       std::vector<std::string> units = td::rankUnits(ngrams, analysis, threads);
       td::Selection selection;
