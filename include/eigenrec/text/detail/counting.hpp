@@ -330,10 +330,12 @@ inline void analyzeChunk(const Analyzer& analyzer, const DocumentBlock& block, s
   std::size_t bytes = 0;
   for (std::size_t d = begin; d < end; ++d) bytes += block.docs[d].size();
   chunk.stream.reserve(unigrams ? bytes / 8 : (word ? bytes / 5 : bytes + bytes / 4));
-  // A new table is sized for one chunk's units at once, not grown by doubling from 64 slots.
+  // A new table is sized for a vocabulary of bytes / 16 units (65536 for a chunk of 1 MiB:
+  // 2 MiB of slots, one huge page) rather than grown by doubling from 64 slots: each
+  // doubling is fresh memory, page faults, and a rehash.
   if (word && units.strings.size() == 0) {
-    units.strings.reserve(bytes / 64);
-    units.state.reserve(bytes / 64);
+    units.strings.reserve(bytes / 16);
+    units.state.reserve(bytes / 16);
   }
   StringTable& strings = units.strings;
   std::vector<UnitTable::State>& state = units.state;

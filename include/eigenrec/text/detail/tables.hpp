@@ -3,6 +3,8 @@
 #ifndef EIGENREC_TEXT_DETAIL_TABLES_HPP
 #define EIGENREC_TEXT_DETAIL_TABLES_HPP
 
+#include <eigenrec/core/memory.hpp>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -215,7 +217,7 @@ class StringTable {
   /// reserve()) so that the next table reuses pages instead of faulting in new ones.
   class SlotMemory {
     friend class StringTable;
-    std::vector<Slot> m_slots;
+    LargeArray<Slot> m_slots;
   };
 
   /// Room for n strings without growing (`memory`: slot memory to reuse, if large enough).
@@ -277,7 +279,7 @@ class StringTable {
     }
   }
 
-  std::vector<Slot> m_slots;
+  LargeArray<Slot> m_slots;  // huge pages from 2 MiB (131072 slots): one page fault, not 512
   std::size_t m_mask = 0;
   std::vector<std::uint64_t> m_hashes;
   std::vector<std::size_t> m_offsets{0};
