@@ -629,14 +629,47 @@ TEST_CASE("Chunk pipeline: blocks read ahead give the serial result; the first b
   }
 }
 
+namespace {
+
+// A small LCG for the generated corpora below.
+struct Lcg {
+  std::uint64_t state;
+  std::uint32_t operator()() {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<std::uint32_t>(state >> 33);
+  }
+};
+
+// Checks each row of `m` against plain counting: expected[d] maps a term to its count in
+// document d, `columns` maps the vocabulary's terms to their columns (other terms are
+// not in the matrix). Reports the first row that differs.
+void checkRows(const CountMatrix& m, const std::vector<std::map<std::string, std::int64_t>>& expected,
+               const std::map<std::string, std::int64_t>& columns) {
+  REQUIRE(m.rows() == static_cast<Index>(expected.size()));
+  bool same = true;
+  for (std::size_t d = 0; d < expected.size() && same; ++d) {
+    std::vector<std::pair<std::int64_t, std::int64_t>> want, got;
+    for (const auto& [term, count] : expected[d]) {
+      const auto it = columns.find(term);
+      if (it != columns.end()) want.emplace_back(it->second, count);
+    }
+    std::sort(want.begin(), want.end());
+    for (CountMatrix::InnerIterator it(m, static_cast<Index>(d)); it; ++it) got.emplace_back(it.col(), it.value());
+    if (got != want) {
+      same = false;
+      INFO("document " << d << ": " << got.size() << " entries, expected " << want.size());
+      CHECK(got == want);
+    }
+  }
+  CHECK(same);
+}
+
+}  // namespace
+
 TEST_CASE("CountVectorizer: rows of every length, in a large vocabulary, against plain counting", "[text]") {
   // Rows are put in column order by bitmaps, or by sorting when a row is short next to
   // the vocabulary (80000 terms: rows of up to 4 distinct terms); both against std::map.
-  std::uint64_t state = 7;
-  const auto next = [&]() {
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return static_cast<std::uint32_t>(state >> 33);
-  };
+  Lcg next{7};
   std::vector<std::string> docs;
   for (int d = 0; d < 30000; ++d) {
     std::string doc;
@@ -662,30 +695,13 @@ TEST_CASE("CountVectorizer: rows of every length, in a large vocabulary, against
   const CountMatrix m = vectorizer.fitTransform(docs);
   REQUIRE(vectorizer.numFeatures() == static_cast<Index>(columns.size()));
   REQUIRE(columns.size() == 80000);
-  bool same = true;
-  for (std::size_t d = 0; d < docs.size(); ++d) {
-    std::vector<std::pair<std::int64_t, std::int64_t>> want, got;
-    for (const auto& [term, count] : expected[d]) want.emplace_back(columns[term], count);
-    std::sort(want.begin(), want.end());
-    for (CountMatrix::InnerIterator it(m, static_cast<Index>(d)); it; ++it) got.emplace_back(it.col(), it.value());
-    if (got != want) {
-      same = false;
-      INFO("document " << d << ": " << got.size() << " entries, expected " << want.size());
-      CHECK(got == want);
-      break;
-    }
-  }
-  CHECK(same);
+  checkRows(m, expected, columns);
 }
 
 TEST_CASE("CountVectorizer: n-gram rows assembled from many groups, against plain counting", "[text]") {
   // Enough n-grams for dozens of count groups and chunks of more than one row batch;
   // min_df = 2 prunes most bigrams, so pruned entries are dropped on the way.
-  std::uint64_t state = 11;
-  const auto next = [&]() {
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return static_cast<std::uint32_t>(state >> 33);
-  };
+  Lcg next{11};
   std::vector<std::string> docs;
   for (int d = 0; d < 6000; ++d) {
     std::string doc;
@@ -717,22 +733,7 @@ TEST_CASE("CountVectorizer: n-gram rows assembled from many groups, against plai
   const CountMatrix m = vectorizer.fitTransform(docs);
   REQUIRE(vectorizer.numFeatures() == static_cast<Index>(columns.size()));
   CHECK(vectorizer.vocabulary().front() == columns.begin()->first);
-  bool same = true;
-  for (std::size_t d = 0; d < docs.size() && same; ++d) {
-    std::vector<std::pair<std::int64_t, std::int64_t>> want, got;
-    for (const auto& [term, count] : expected[d]) {
-      const auto it = columns.find(term);
-      if (it != columns.end()) want.emplace_back(it->second, count);
-    }
-    std::sort(want.begin(), want.end());
-    for (CountMatrix::InnerIterator it(m, static_cast<Index>(d)); it; ++it) got.emplace_back(it.col(), it.value());
-    if (got != want) {
-      same = false;
-      INFO("document " << d << ": " << got.size() << " entries, expected " << want.size());
-      CHECK(got == want);
-    }
-  }
-  CHECK(same);
+  checkRows(m, expected, columns);
 }
 
 TEST_CASE("Progress is reported while counting a file", "[text][file]") {
