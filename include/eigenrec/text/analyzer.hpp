@@ -265,10 +265,10 @@ class Analyzer {
     return tokens;
   }
 
-  /// True if a word token survives the stop words and the token filter.
   /// False when keepToken() is true for every token (no stop words, no token filter).
   bool dropsTokens() const noexcept { return !m_stop.empty() || static_cast<bool>(m_options.tokenFilter); }
 
+  /// True if a word token survives the stop words and the token filter.
   bool keepToken(std::string_view token) const {
     if (!m_stop.empty() && m_stop.count(std::string(token)) > 0) return false;
     return !m_options.tokenFilter || m_options.tokenFilter(token);

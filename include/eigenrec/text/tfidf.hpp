@@ -197,13 +197,6 @@ class TfidfTransformer {
     };
   }
 
-  // tf (sublinear or not) times idf of one count.
-  double weight(std::int64_t column, double v) const {
-    if (m_options.sublinearTf && v != 0) v = std::log(v) + 1.0;
-    if (m_options.useIdf) v *= m_idf[static_cast<std::size_t>(column)];
-    return v;
-  }
-
   void writeState(ArchiveWriter& w) const {
     w.writeValue("norm", static_cast<std::int32_t>(m_options.norm));
     w.writeValue("useIdf", static_cast<std::int32_t>(m_options.useIdf));
@@ -236,6 +229,13 @@ class TfidfTransformer {
   }
 
  private:
+  // tf (sublinear or not) times idf of one count.
+  double weight(std::int64_t column, double v) const {
+    if (m_options.sublinearTf && v != 0) v = std::log(v) + 1.0;
+    if (m_options.useIdf) v *= m_idf[static_cast<std::size_t>(column)];
+    return v;
+  }
+
   TfidfOptions m_options;
   std::vector<double> m_idf;
   Index m_features = 0;

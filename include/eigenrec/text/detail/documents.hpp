@@ -95,9 +95,9 @@ class MemoryDocuments {
 /// with no copy and no fresh buffer pages, and the reading thread has little left to do
 /// (Reuters-21578, 16 MB, eigenrec-tfidf in alternating runs: 1.3 ms faster on 1 thread,
 /// 3.6-4.6 ms on 2); the pages of a block leave the process once the block is done, so
-/// memory stays a few blocks whatever the file's size. Pipes and other files are read into two alternating buffers. As with any
-/// reader, a file must not change while it is read: a mapped file truncated meanwhile
-/// ends the process with SIGBUS.
+/// memory stays a few blocks whatever the file's size. Pipes and other files are read
+/// into two alternating buffers. As with any reader, a file must not change while it is
+/// read: a mapped file truncated meanwhile ends the process with SIGBUS.
 class FileDocuments {
  public:
   /// `map`: map a regular file (else it is read like a pipe; for tests of both ways).

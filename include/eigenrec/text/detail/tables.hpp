@@ -101,8 +101,8 @@ inline std::uint64_t hashBytes(const char* p, std::size_t n) noexcept {
 inline constexpr std::size_t kTokenPadding = 16;
 
 /// What hashBytes() and StringTable read of a string, when kTokenPadding bytes from its
-/// start may be read: two loads and masks instead of branches on
-/// the length, for the token loops (token lengths vary too much to predict).
+/// start may be read: two loads and masks instead of branches on the length, for the
+/// token loops (token lengths vary too much to predict).
 struct PaddedKey {
   std::uint64_t hash;
   std::uint64_t prefix;  // readSmall of the first min(n, 8) bytes
