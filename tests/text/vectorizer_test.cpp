@@ -206,6 +206,52 @@ TEST_CASE("TfidfVectorizer: smoothIdf = false with a term in no document", "[tex
 // ---------------------------------------------------------------------------------------
 // Vocabulary access, fixed vocabularies, the transformer on its own
 
+TEST_CASE("CountVectorizer: a row weighting sees each row's counts once, learned or fixed vocabulary", "[text]") {
+  // The weighting made from the fit's document frequencies is applied to every row as it
+  // is written: here each value becomes count * 10 + df, checked against the plain counts.
+  for (const bool fixed : {false, true}) {
+    INFO((fixed ? "fixed" : "learned") << " vocabulary");
+    CountVectorizerOptions options;
+    if (fixed) options.vocabulary = {"document", "first", "is", "the", "this", "zebra"};
+    CountVectorizer plain(options), weighted(options);
+    const CountMatrix counts = plain.fitTransform(kGuide);
+    int made = 0;
+    std::vector<std::int64_t> seenDf;
+    std::int64_t seenDocuments = 0;
+    const MakeRowWeighting<double> make = [&](const std::vector<std::int64_t>& df, std::int64_t documents,
+                                              const std::vector<std::string>& terms) {
+      ++made;
+      seenDf = df;
+      seenDocuments = documents;
+      CHECK(terms == plain.vocabulary());
+      return RowWeighting<double>([df](const std::int64_t* columns, double* values, std::size_t n) {
+        for (std::size_t k = 0; k < n; ++k) {
+          if (k > 0) CHECK(columns[k - 1] < columns[k]);
+          values[k] = values[k] * 10 + static_cast<double>(df[static_cast<std::size_t>(columns[k])]);
+        }
+      });
+    };
+    const CsrMatrix<double> m = weighted.fitTransformAs<double>(kGuide, make);
+    CHECK(made == 1);
+    CHECK(seenDf == plain.documentFrequency());
+    CHECK(seenDocuments == 4);
+    REQUIRE(m.nonZeros() == counts.nonZeros());
+    for (Index i = 0; i < m.nonZeros(); ++i) {
+      const auto column = static_cast<std::size_t>(counts.innerIndexPtr()[i]);
+      CHECK(m.innerIndexPtr()[i] == counts.innerIndexPtr()[i]);
+      CHECK(m.valuePtr()[i] == static_cast<double>(counts.valuePtr()[i] * 10 + plain.documentFrequency()[column]));
+    }
+    // A weighting that throws fails the fit, which leaves the vectorizer unfitted.
+    CountVectorizer failing(options);
+    const MakeRowWeighting<double> bad = [](const std::vector<std::int64_t>&, std::int64_t,
+                                            const std::vector<std::string>&) -> RowWeighting<double> {
+      throw std::invalid_argument("no weighting for these counts");
+    };
+    CHECK_THROWS_WITH(failing.fitTransformAs<double>(kGuide, bad), Contains("no weighting"));
+    CHECK(failing.numDocuments() == 0);
+  }
+}
+
 TEST_CASE("CountVectorizer: column lookup and fixed vocabularies in the given order", "[text]") {
   CountVectorizer cv;
   const CountMatrix X = cv.fitTransform(kGuide);
