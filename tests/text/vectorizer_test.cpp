@@ -480,20 +480,57 @@ TEST_CASE("StringTable: ids and strings survive releaseLookup", "[text][tables]"
   CHECK_FALSE(inserted);
   CHECK(t.findOrInsert("new", td::hashBytes("new", 3), inserted) == 300);
   CHECK(inserted);
-  // The slots' memory, handed to the next table, still holds this table's entries: the
-  // next table must start empty.
-  td::StringTable next;
-  next.reserve(200, t.releaseLookup());
-  CHECK(next.size() == 0);
-  CHECK(next.find(words[7], td::hashBytes(words[7].data(), words[7].size())) == -1);
-  CHECK(next.findOrInsert(words[9], td::hashBytes(words[9].data(), words[9].size()), inserted) == 0);
-  CHECK(inserted);
-  CHECK(next.findOrInsert(words[9], td::hashBytes(words[9].data(), words[9].size()), inserted) == 0);
-  CHECK_FALSE(inserted);
   CHECK(t.at(300) == "new");
 }
 
-TEST_CASE("PaddedKey: the hash and prefix of hashBytes / readSmall, whatever follows the string", "[text][tables]") {
+TEST_CASE("StringTable: states live in the slots and survive rehashing; equal 16-byte heads", "[text][tables]") {
+  namespace td = eigenrec::text::detail;
+  // Strings of every length from 1 to 40 bytes sharing long heads: the slot compares 16
+  // bytes and the length, longer strings are compared in full.
+  std::vector<std::string> words;
+  for (int i = 0; i < 2000; ++i) {
+    std::string w = std::string("0123456789abcdefghijklmnopqrstuvwxyz0123").substr(0, static_cast<std::size_t>(1 + i % 40));
+    w[w.size() - 1] = static_cast<char>('A' + (i / 40) % 26);
+    if (i / 1040 > 0) w += "!";
+    words.push_back(w);
+  }
+  std::sort(words.begin(), words.end());
+  words.erase(std::unique(words.begin(), words.end()), words.end());
+  REQUIRE(words.size() > 1000);
+  td::StringTable t;  // 64 slots: grows (rehashes) several times below
+  bool inserted = false;
+  for (std::uint32_t i = 0; i < words.size(); ++i) {
+    std::string padded = words[i] + std::string(td::kTokenPadding, '\x7F');
+    const td::StringTable::Entry e = t.findOrInsert(words[i], td::PaddedKey(padded.data(), words[i].size()), inserted);
+    REQUIRE(inserted);
+    REQUIRE(e.id == i);
+    CHECK(e.state->lastDoc == 0);
+    CHECK(e.state->lastPos == 0);
+    *e.state = td::StringTable::State{i + 1, 3 * i};
+  }
+  for (std::uint32_t i = 0; i < words.size(); ++i) {
+    std::string padded = words[i] + std::string(td::kTokenPadding, '\x01');
+    const td::StringTable::Entry e = t.findOrInsert(words[i], td::PaddedKey(padded.data(), words[i].size()), inserted);
+    CHECK_FALSE(inserted);
+    CHECK(e.id == i);
+    CHECK(e.state->lastDoc == i + 1);
+    CHECK(e.state->lastPos == 3 * i);
+    CHECK(t.find(words[i], td::hashBytes(words[i].data(), words[i].size())) == i);
+  }
+  std::size_t states = 0;
+  t.forEachState([&](td::StringTable::State& s) {
+    ++states;
+    s.lastDoc = 0;
+  });
+  CHECK(states == words.size());
+  for (const auto& w : words) {
+    std::string padded = w + std::string(td::kTokenPadding, '\0');
+    CHECK(t.findOrInsert(w, td::PaddedKey(padded.data(), w.size()), inserted).state->lastDoc == 0);
+  }
+  CHECK(t.find("0123456789abcdef?", td::hashBytes("0123456789abcdef?", 17)) == -1);
+}
+
+TEST_CASE("PaddedKey: the hash, prefix and second word of hashBytes / readSmall, whatever follows the string", "[text][tables]") {
   namespace td = eigenrec::text::detail;
   // The token loops hash with whole-word loads past the token's end (the analyzer pads
   // its buffers): the bytes there must not change the key, for every length.
@@ -505,9 +542,11 @@ TEST_CASE("PaddedKey: the hash and prefix of hashBytes / readSmall, whatever fol
     const std::string exact = text.substr(0, n);  // nothing readable after it but the terminator
     CHECK(key.hash == td::hashBytes(exact.data(), n));
     CHECK(key.prefix == td::readSmall(exact.data(), std::min<std::size_t>(n, 8)));
+    CHECK(key.second == (n <= 8 ? 0 : td::readSmall(exact.data() + 8, std::min<std::size_t>(n - 8, 8))));
     const td::PaddedKey other(text.data(), n);  // followed by the rest of the text instead
     CHECK(other.hash == key.hash);
     CHECK(other.prefix == key.prefix);
+    CHECK(other.second == key.second);
   }
   // readSmall is the bytes zero-extended, least significant first.
   CHECK(td::readSmall("\x01\x02\x03", 3) == 0x030201u);

@@ -230,15 +230,12 @@ struct Chunk {
 
 /// Word units of phase 1: one table per worker thread, which the chunks it analyses in
 /// turn share (inserting and merging a unit once per worker, not once per chunk).
+/// A unit's StringTable::State: lastDoc is `documents` at the last document that had it
+/// (unigram path), lastPos its entry in that document's chunk stream; dropped units (stop
+/// words, filtered tokens) have lastDoc == kDropped.
 struct UnitTable {
-  /// Dropped units (stop words, filtered tokens) have lastDoc == kDropped.
-  struct State {
-    std::uint32_t lastDoc;  // unigram path: `documents` at the last document that had the unit
-    std::uint32_t lastPos;  // its entry in that document's chunk stream
-  };
   static constexpr std::uint32_t kDropped = 0xFFFFFFFFu;
   StringTable strings;
-  std::vector<State> state;     // per unit: 8 bytes, as the table's slots are read per token
   std::uint32_t documents = 0;  // documents analysed (unigram path; below kDropped, see analyzeChunk)
 };
 
@@ -333,32 +330,30 @@ inline void analyzeChunk(const Analyzer& analyzer, const DocumentBlock& block, s
   // A new table is sized for a vocabulary of bytes / 16 units (65536 for a chunk of 1 MiB:
   // 2 MiB of slots, one huge page) rather than grown by doubling from 64 slots: each
   // doubling is fresh memory, page faults, and a rehash.
-  if (word && units.strings.size() == 0) {
-    units.strings.reserve(bytes / 16);
-    units.state.reserve(bytes / 16);
-  }
+  if (word && units.strings.size() == 0) units.strings.reserve(bytes / 16);
   StringTable& strings = units.strings;
-  std::vector<UnitTable::State>& state = units.state;
   // Unigram path: each document's distinct tokens and their counts, straight away.
   if (unigrams) chunk.counts.reserve(bytes / 8);
   for (std::size_t d = begin; d < end; ++d) {
     try {
       if (unigrams) {
         if (++units.documents == UnitTable::kDropped) {  // after 2^32 - 2 documents: the tags start again
-          for (auto& u : state) u.lastDoc = u.lastDoc == UnitTable::kDropped ? UnitTable::kDropped : 0;
+          strings.forEachState([](StringTable::State& u) {
+            if (u.lastDoc != UnitTable::kDropped) u.lastDoc = 0;
+          });
           units.documents = 1;
         }
         const std::uint32_t docTag = units.documents;
         analyzer.forEachToken(block.docs[d], buffer, [&](std::string_view token) EIGENREC_ALWAYS_INLINE {
           bool inserted = false;
-          const std::uint32_t id = strings.findOrInsert(token, PaddedKey(token.data(), token.size()), inserted);
-          if (inserted) state.push_back({analyzer.keepToken(token) ? 0 : UnitTable::kDropped, 0});
-          UnitTable::State& u = state[id];
+          const StringTable::Entry e = strings.findOrInsert(token, PaddedKey(token.data(), token.size()), inserted);
+          StringTable::State& u = *e.state;
+          if (inserted && !analyzer.keepToken(token)) u.lastDoc = UnitTable::kDropped;
           if (u.lastDoc == UnitTable::kDropped) return;
           if (u.lastDoc != docTag) {
             u.lastDoc = docTag;
             u.lastPos = static_cast<std::uint32_t>(chunk.stream.size());
-            chunk.stream.push_back(id);
+            chunk.stream.push_back(e.id);
             chunk.counts.push_back(1);
           } else {
             ++chunk.counts[u.lastPos];
@@ -367,14 +362,14 @@ inline void analyzeChunk(const Analyzer& analyzer, const DocumentBlock& block, s
       } else if (word && !analyzer.dropsTokens()) {
         analyzer.forEachToken(block.docs[d], buffer, [&](std::string_view token) EIGENREC_ALWAYS_INLINE {
           bool inserted = false;
-          chunk.stream.push_back(strings.findOrInsert(token, PaddedKey(token.data(), token.size()), inserted));
+          chunk.stream.push_back(strings.findOrInsert(token, PaddedKey(token.data(), token.size()), inserted).id);
         });
       } else if (word) {
         analyzer.forEachToken(block.docs[d], buffer, [&](std::string_view token) EIGENREC_ALWAYS_INLINE {
           bool inserted = false;
-          const std::uint32_t id = strings.findOrInsert(token, PaddedKey(token.data(), token.size()), inserted);
-          if (inserted) state.push_back({analyzer.keepToken(token) ? 0 : UnitTable::kDropped, 0});
-          if (state[id].lastDoc != UnitTable::kDropped) chunk.stream.push_back(id);
+          const StringTable::Entry e = strings.findOrInsert(token, PaddedKey(token.data(), token.size()), inserted);
+          if (inserted && !analyzer.keepToken(token)) e.state->lastDoc = UnitTable::kDropped;
+          if (e.state->lastDoc != UnitTable::kDropped) chunk.stream.push_back(e.id);
         });
       } else {
         bool first = true;
@@ -553,10 +548,7 @@ Analysis analyzeAll(const Analyzer& analyzer, Source& source, int threads, std::
         std::lock_guard<std::mutex> lock(mutex);
         idle.push_back(chunk.table);
       });
-  for (auto& t : result.tables) {
-    (void)t->strings.releaseLookup();  // phase 2 reads the units by id only
-    t->state = {};
-  }
+  for (auto& t : result.tables) t->strings.releaseLookup();  // phase 2 reads the units by id only
   result.chunks.assign(std::make_move_iterator(chunks.begin()), std::make_move_iterator(chunks.end()));
   return result;
 }

@@ -106,7 +106,9 @@ inline constexpr std::size_t kTokenPadding = 16;
 struct PaddedKey {
   std::uint64_t hash;
   std::uint64_t prefix;  // readSmall of the first min(n, 8) bytes
+  std::uint64_t second;  // readSmall of bytes [8, min(n, 16)), 0 when n <= 8
 
+  EIGENREC_ALWAYS_INLINE
   PaddedKey(const char* p, std::size_t n) noexcept {
     // kLow[k]: the low k bytes of a word.
     static constexpr std::uint64_t kLow[9] = {0,
@@ -119,7 +121,8 @@ struct PaddedKey {
                                               0xFFFFFFFFFFFFFFULL,
                                               ~std::uint64_t{0}};
     prefix = load64le(p) & kLow[n < 8 ? n : 8];
-    hash = n <= 16 ? hashShort(prefix, load64le(p + 8) & kLow[n > 8 ? n - 8 : 0], n) : hashBytes(p, n);
+    second = load64le(p + 8) & kLow[n <= 8 ? 0 : (n < 16 ? n - 8 : 8)];
+    hash = n <= 16 ? hashShort(prefix, second, n) : hashBytes(p, n);
   }
 };
 
@@ -130,16 +133,35 @@ inline std::uint64_t hashKey(const std::uint64_t* key, int words) noexcept {
   return fmix64(h);
 }
 
-/// Strings -> dense ids 0, 1, ... in insertion order. A slot holds the id, 24 bits of
-/// the hash, the length (up to 255) and the first 8 bytes (readSmall), so strings of up
-/// to 8 bytes are found without touching the string storage.
+/// Strings -> dense ids 0, 1, ... in insertion order. A slot (32 bytes, half a cache
+/// line) holds the id, 24 bits of the hash, the length (up to 255), the first 16 bytes
+/// (zero-extended) and the string's State, so that a token loop finds a string of up to
+/// 16 bytes, and its state, in one cache line, without touching the string storage.
 class StringTable {
-  struct Slot {
+ public:
+  /// What a token loop keeps per string (the last document that had it, and where in
+  /// that document's output), zero when the string is inserted. rehash() keeps it;
+  /// releaseLookup() drops it.
+  struct State {
+    std::uint32_t lastDoc;
+    std::uint32_t lastPos;
+  };
+
+ private:
+  struct alignas(32) Slot {
     std::uint64_t head;    // hash bits 40..63 | length (<= 255) << 32 | (id + 1); 0 = empty
-    std::uint64_t prefix;  // readSmall of the first 8 bytes
+    std::uint64_t prefix;  // readSmall of bytes [0, 8)
+    std::uint64_t second;  // readSmall of bytes [8, 16), 0 for strings of up to 8 bytes
+    State state;
   };
 
  public:
+  /// A string's id and its State (valid until the next insertion).
+  struct Entry {
+    std::uint32_t id;
+    State* state;
+  };
+
   StringTable() { rehash(64); }
 
   std::size_t size() const noexcept { return m_hashes.size(); }
@@ -150,45 +172,85 @@ class StringTable {
   std::uint64_t hashOf(std::uint32_t id) const noexcept { return m_hashes[id]; }
 
   /// Id of `s` (hash h = hashBytes(s)), inserting it if new.
-  EIGENREC_ALWAYS_INLINE
   std::uint32_t findOrInsert(std::string_view s, std::uint64_t h, bool& inserted) {
-    return lookup(s, h, prefixOf(s), inserted);
+    return idOf(*lookup(s, h, prefixOf(s), secondOf(s), inserted));
   }
-  /// The same, for a token with kTokenPadding readable bytes (PaddedKey).
+  /// The same, for a token with kTokenPadding readable bytes (PaddedKey), with its State.
   EIGENREC_ALWAYS_INLINE
-  std::uint32_t findOrInsert(std::string_view s, const PaddedKey& key, bool& inserted) {
-    return lookup(s, key.hash, key.prefix, inserted);
+  Entry findOrInsert(std::string_view s, const PaddedKey& key, bool& inserted) {
+    Slot* e = lookup(s, key.hash, key.prefix, key.second, inserted);
+    return Entry{idOf(*e), &e->state};
+  }
+
+  /// Calls f(State&) for every string's state.
+  template <typename F>
+  void forEachState(F&& f) {
+    for (std::size_t i = 0; i < m_slots.size(); ++i) {
+      if (m_slots[i].head != 0) f(m_slots[i].state);
+    }
+  }
+
+  /// Id of `s`, or -1.
+  std::int64_t find(std::string_view s, std::uint64_t h) const noexcept {
+    return find(s, h, prefixOf(s), secondOf(s));
+  }
+  std::int64_t find(std::string_view s, const PaddedKey& key) const noexcept {
+    return find(s, key.hash, key.prefix, key.second);
+  }
+
+  std::size_t memoryBytes() const noexcept {
+    return m_slots.capacity() * sizeof(Slot) + m_hashes.capacity() * 8 + m_offsets.capacity() * 8 + m_arena.capacity();
+  }
+
+  /// Room for n strings without growing.
+  void reserve(std::size_t n) {
+    std::size_t capacity = std::max<std::size_t>(m_slots.size(), 64);
+    while (2 * n > capacity) capacity *= 2;
+    if (capacity > m_slots.size()) rehash(capacity);
+    m_hashes.reserve(n);
+    m_offsets.reserve(n + 1);
+    m_arena.reserve(8 * n);
+  }
+
+  /// Frees the lookup slots, and the states with them, once no more lookups will come
+  /// (size(), at() and hashOf() do not need them); a later findOrInsert() rebuilds them
+  /// (with zero states), a later find() scans.
+  void releaseLookup() {
+    m_slots = LargeArray<Slot>();
+    m_mask = 0;
   }
 
  private:
+  static std::uint32_t idOf(const Slot& e) noexcept { return static_cast<std::uint32_t>((e.head & 0xFFFFFFFF) - 1); }
+
+  // Equal tags (length and hash bits) and first 16 bytes: the same string, if it has at
+  // most 16 bytes; longer ones are compared in full.
   EIGENREC_ALWAYS_INLINE
-  std::uint32_t lookup(std::string_view s, std::uint64_t h, std::uint64_t prefix, bool& inserted) {
+  bool matches(const Slot& e, std::string_view s, std::uint64_t tag, std::uint64_t prefix,
+               std::uint64_t second) const noexcept {
+    return (e.head & ~std::uint64_t{0xFFFFFFFF}) == tag && e.prefix == prefix && e.second == second &&
+           (s.size() <= 16 || at(idOf(e)) == s);
+  }
+
+  EIGENREC_ALWAYS_INLINE
+  Slot* lookup(std::string_view s, std::uint64_t h, std::uint64_t prefix, std::uint64_t second, bool& inserted) {
     if (m_slots.empty()) reserve(size() + 1);  // after releaseLookup()
     const std::uint64_t tag = tagOf(s, h);
     std::size_t slot = h & m_mask;
     while (true) {
-      const Slot& e = m_slots[slot];
+      Slot& e = m_slots[slot];
       if (e.head == 0) break;
-      if ((e.head & ~std::uint64_t{0xFFFFFFFF}) == tag && e.prefix == prefix) {
-        const auto id = static_cast<std::uint32_t>((e.head & 0xFFFFFFFF) - 1);
-        if (s.size() <= 8 || at(id) == s) {
-          inserted = false;
-          return id;
-        }
+      if (matches(e, s, tag, prefix, second)) {
+        inserted = false;
+        return &e;
       }
       slot = (slot + 1) & m_mask;
     }
     inserted = true;
-    return insertAt(slot, s, h, tag, prefix);
+    return insertAt(slot, s, h, tag, prefix, second);
   }
 
- public:
-  /// Id of `s`, or -1.
-  std::int64_t find(std::string_view s, std::uint64_t h) const noexcept { return find(s, h, prefixOf(s)); }
-  std::int64_t find(std::string_view s, const PaddedKey& key) const noexcept { return find(s, key.hash, key.prefix); }
-
- private:
-  std::int64_t find(std::string_view s, std::uint64_t h, std::uint64_t prefix) const noexcept {
+  std::int64_t find(std::string_view s, std::uint64_t h, std::uint64_t prefix, std::uint64_t second) const noexcept {
     if (m_slots.empty()) {  // after releaseLookup(): a scan
       for (std::uint32_t id = 0; id < size(); ++id) {
         if (m_hashes[id] == h && at(id) == s) return id;
@@ -200,86 +262,65 @@ class StringTable {
     while (true) {
       const Slot& e = m_slots[slot];
       if (e.head == 0) return -1;
-      if ((e.head & ~std::uint64_t{0xFFFFFFFF}) == tag && e.prefix == prefix) {
-        const auto id = static_cast<std::uint32_t>((e.head & 0xFFFFFFFF) - 1);
-        if (s.size() <= 8 || at(id) == s) return id;
-      }
+      if (matches(e, s, tag, prefix, second)) return idOf(e);
       slot = (slot + 1) & m_mask;
     }
   }
 
- public:
-  std::size_t memoryBytes() const noexcept {
-    return m_slots.capacity() * sizeof(Slot) + m_hashes.capacity() * 8 + m_offsets.capacity() * 8 + m_arena.capacity();
-  }
-
-  /// Memory of the lookup slots, handed from one table to the next (releaseLookup() ->
-  /// reserve()) so that the next table reuses pages instead of faulting in new ones.
-  class SlotMemory {
-    friend class StringTable;
-    LargeArray<Slot> m_slots;
-  };
-
-  /// Room for n strings without growing (`memory`: slot memory to reuse, if large enough).
-  void reserve(std::size_t n, SlotMemory memory = {}) {
-    std::size_t capacity = std::max<std::size_t>(m_slots.size(), 64);
-    while (2 * n > capacity) capacity *= 2;
-    if (capacity > m_slots.size()) {
-      if (m_slots.capacity() < capacity && memory.m_slots.capacity() >= capacity) m_slots.swap(memory.m_slots);
-      rehash(capacity);
-    }
-    m_hashes.reserve(n);
-    m_offsets.reserve(n + 1);
-    m_arena.reserve(8 * n);
-  }
-
-  /// Ends the lookup slots once no more lookups will come (size(), at() and hashOf()
-  /// do not need them) and hands their memory over; a later findOrInsert() rebuilds
-  /// them, a later find() scans.
-  SlotMemory releaseLookup() {
-    SlotMemory memory;
-    memory.m_slots.swap(m_slots);  // leaves this table without slots
-    m_mask = 0;
-    return memory;
-  }
-
- private:
   // The insertion, out of line, so that the lookup (the common case), forced inline
   // above, stays small in the caller's token loop.
 #if defined(__GNUC__) || defined(__clang__)
   __attribute__((noinline))
 #endif
-  std::uint32_t insertAt(std::size_t slot, std::string_view s, std::uint64_t h, std::uint64_t tag,
-                         std::uint64_t prefix) {
+  Slot* insertAt(std::size_t slot, std::string_view s, std::uint64_t h, std::uint64_t tag, std::uint64_t prefix,
+                 std::uint64_t second) {
     const auto id = static_cast<std::uint32_t>(m_hashes.size());
-    m_slots[slot] = Slot{tag | (std::uint64_t{id} + 1), prefix};
+    m_slots[slot] = Slot{tag | (std::uint64_t{id} + 1), prefix, second, State{0, 0}};
     m_hashes.push_back(h);
     m_arena.append(s.data(), s.size());
     m_offsets.push_back(m_arena.size());
-    if (2 * m_hashes.size() > m_slots.size()) rehash(2 * m_slots.size());
-    return id;
+    if (2 * m_hashes.size() > m_slots.size()) {
+      rehash(2 * m_slots.size());
+      slot = h & m_mask;
+      while (idOf(m_slots[slot]) != id) slot = (slot + 1) & m_mask;
+    }
+    return &m_slots[slot];
   }
 
   static std::uint64_t tagOf(std::string_view s, std::uint64_t h) noexcept {
     const std::uint64_t length = s.size() < 255 ? s.size() : 255;
     return (h & 0xFFFFFF0000000000ULL) | (length << 32);
   }
-  // Determines the string among strings of its length when it has at most 8 bytes.
   static std::uint64_t prefixOf(std::string_view s) noexcept { return readSmall(s.data(), s.size() < 8 ? s.size() : 8); }
+  static std::uint64_t secondOf(std::string_view s) noexcept {
+    return s.size() <= 8 ? 0 : readSmall(s.data() + 8, s.size() < 16 ? s.size() - 8 : 8);
+  }
 
+  // New slots for `capacity`: the strings, with their states, move over (after
+  // releaseLookup(), they are rebuilt from the hashes with zero states).
   void rehash(std::size_t capacity) {
-    m_slots.assign(capacity, Slot{0, 0});
+    LargeArray<Slot> old;
+    old.swap(m_slots);
+    m_slots.assign(capacity, Slot{0, 0, 0, State{0, 0}});
     m_mask = capacity - 1;
-    for (std::size_t id = 0; id < m_hashes.size(); ++id) {
-      const std::uint64_t h = m_hashes[id];
-      const std::string_view s = at(static_cast<std::uint32_t>(id));
-      std::size_t slot = h & m_mask;
+    const auto place = [&](const Slot& e) {
+      std::size_t slot = m_hashes[idOf(e)] & m_mask;
       while (m_slots[slot].head != 0) slot = (slot + 1) & m_mask;
-      m_slots[slot] = Slot{tagOf(s, h) | (id + 1), prefixOf(s)};
+      m_slots[slot] = e;
+    };
+    if (!old.empty()) {
+      for (std::size_t i = 0; i < old.size(); ++i) {
+        if (old[i].head != 0) place(old[i]);
+      }
+      return;
+    }
+    for (std::size_t id = 0; id < m_hashes.size(); ++id) {
+      const std::string_view s = at(static_cast<std::uint32_t>(id));
+      place(Slot{tagOf(s, m_hashes[id]) | (id + 1), prefixOf(s), secondOf(s), State{0, 0}});
     }
   }
 
-  LargeArray<Slot> m_slots;  // huge pages from 2 MiB (131072 slots): one page fault, not 512
+  LargeArray<Slot> m_slots;  // huge pages from 2 MiB (65536 slots): one page fault, not 512
   std::size_t m_mask = 0;
   std::vector<std::uint64_t> m_hashes;
   std::vector<std::size_t> m_offsets{0};
