@@ -751,6 +751,55 @@ void checkRows(const CountMatrix& m, const std::vector<std::map<std::string, std
 
 }  // namespace
 
+TEST_CASE("rankUnits: worker tables merged in byte order, streams renumbered to ranks", "[text][tables][threads]") {
+  namespace td = eigenrec::text::detail;
+  // Units that share 8-byte prefixes, of lengths around 8 (where the sort and the merge
+  // decide by length) and beyond 16, spread over three tables that overlap, plus one
+  // empty table: the ranks must be those of the sorted union, for any thread count.
+  std::vector<std::string> pool;
+  for (const char* stem : {"abcdefgh", "abcdefg", "abcdefghij", "zz", "\xC3\xA9t\xC3\xA9", "a", "ab"}) {
+    for (const char* tail : {"", "a", "b", "ab", "0123456789abcdef", "0123456789abcdefg", "~"}) pool.push_back(std::string(stem) + tail);
+  }
+  for (int i = 0; i < 3000; ++i) pool.push_back("w" + std::to_string(i * 7919 % 10007));
+  std::sort(pool.begin(), pool.end());
+  pool.erase(std::unique(pool.begin(), pool.end()), pool.end());
+  for (int threads : {1, 2, 3}) {
+    INFO("threads " << threads);
+    td::Analysis analysis;
+    std::vector<std::vector<std::string>> streams;  // the strings each chunk's stream names
+    Lcg next{static_cast<std::uint64_t>(threads)};
+    for (std::size_t t = 0; t < 4; ++t) {
+      analysis.tables.push_back(std::make_unique<td::UnitTable>());
+      if (t == 3) continue;  // an empty table
+      for (int c = 0; c < 2; ++c) {
+        td::Chunk chunk;
+        chunk.table = t;
+        std::vector<std::string> names;
+        for (int k = 0; k < 400; ++k) {
+          const std::string& u = pool[next() % pool.size()];
+          bool inserted = false;
+          chunk.stream.push_back(analysis.tables[t]->strings.findOrInsert(u, td::hashBytes(u.data(), u.size()), inserted));
+          names.push_back(u);
+        }
+        chunk.docEnds.push_back(static_cast<std::uint32_t>(chunk.stream.size()));
+        analysis.chunks.push_back(std::move(chunk));
+        streams.push_back(std::move(names));
+      }
+    }
+    std::set<std::string> all;
+    for (const auto& names : streams) all.insert(names.begin(), names.end());
+    const std::vector<std::string> units = td::rankUnits(Analyzer(), analysis, threads);
+    CHECK(units == std::vector<std::string>(all.begin(), all.end()));
+    REQUIRE(analysis.chunks.size() == streams.size());
+    for (std::size_t c = 0; c < streams.size(); ++c) {
+      for (std::size_t k = 0; k < streams[c].size(); ++k) {
+        REQUIRE(analysis.chunks[c].stream[k] < units.size());
+        CHECK(units[analysis.chunks[c].stream[k]] == streams[c][k]);
+      }
+    }
+  }
+}
+
 TEST_CASE("CountVectorizer: rows of every length, in a large vocabulary, against plain counting", "[text]") {
   // Rows are put in column order by bitmaps, or by sorting when a row is short next to
   // the vocabulary (80000 terms: rows of up to 4 distinct terms); both against std::map.

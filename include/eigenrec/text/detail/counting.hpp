@@ -30,6 +30,7 @@
 #include <eigenrec/text/detail/tables.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <condition_variable>
 #include <deque>
@@ -553,6 +554,68 @@ Analysis analyzeAll(const Analyzer& analyzer, Source& source, int threads, std::
   return result;
 }
 
+/// A string's first 8 bytes as a big-endian number, zero-padded: ordering these orders
+/// strings by their first 8 bytes (as unsigned bytes, like std::string's comparison).
+inline std::uint64_t bigEndianPrefix(std::string_view s) noexcept {
+  std::uint64_t prefix = 0;
+  for (std::size_t k = 0; k < 8; ++k) prefix = (prefix << 8) | (k < s.size() ? static_cast<unsigned char>(s[k]) : 0u);
+  return prefix;
+}
+
+/// A unit of a worker table in sorted order: its big-endian prefix, id and length.
+struct SortedUnit {
+  std::uint64_t prefix;
+  std::uint32_t id;
+  std::uint32_t length;  // capped at 2^32 - 1: only compared when below 9
+};
+
+/// Orders two units x and y of the tables xs and ys: -1, 0 or 1. Equal prefixes decide
+/// by the lengths when a unit has at most 8 bytes (it is then the other's prefix, padded
+/// with zero bytes that the other has too); otherwise the whole strings do.
+inline int compareUnits(const SortedUnit& x, const StringTable& xs, const SortedUnit& y, const StringTable& ys) {
+  if (x.prefix != y.prefix) return x.prefix < y.prefix ? -1 : 1;
+  if (x.length <= 8 || y.length <= 8) return x.length == y.length ? 0 : (x.length < y.length ? -1 : 1);
+  return xs.at(x.id).compare(ys.at(y.id));
+}
+
+/// The strings of `table` in byte order: a least-significant-digit radix sort on the
+/// big-endian prefixes (8 passes of 8 bits, skipping the bytes that all units share),
+/// then runs of equal prefixes sorted by the whole string.
+inline std::vector<SortedUnit> sortUnits(const StringTable& table) {
+  const std::size_t n = table.size();
+  std::vector<SortedUnit> a(n), b(n);
+  std::vector<std::array<std::uint32_t, 256>> histogram(8);
+  for (auto& h : histogram) h.fill(0);
+  for (std::uint32_t id = 0; id < n; ++id) {
+    const std::string_view s = table.at(id);
+    const std::uint64_t prefix = bigEndianPrefix(s);
+    a[id] = SortedUnit{prefix, id, static_cast<std::uint32_t>(std::min<std::size_t>(s.size(), 0xFFFFFFFFu))};
+    for (int d = 0; d < 8; ++d) ++histogram[static_cast<std::size_t>(d)][(prefix >> (8 * d)) & 0xFF];
+  }
+  for (int d = 0; d < 8; ++d) {
+    auto& h = histogram[static_cast<std::size_t>(d)];
+    if (n == 0 || h[(a[0].prefix >> (8 * d)) & 0xFF] == n) continue;  // every unit has this byte
+    std::uint32_t sum = 0;
+    for (auto& count : h) {
+      const std::uint32_t c = count;
+      count = sum;
+      sum += c;
+    }
+    for (const SortedUnit& u : a) b[h[(u.prefix >> (8 * d)) & 0xFF]++] = u;
+    a.swap(b);
+  }
+  for (std::size_t i = 0; i < n;) {
+    std::size_t j = i + 1;
+    while (j < n && a[j].prefix == a[i].prefix) ++j;
+    if (j - i > 1) {
+      std::sort(a.begin() + static_cast<std::ptrdiff_t>(i), a.begin() + static_cast<std::ptrdiff_t>(j),
+                [&](const SortedUnit& x, const SortedUnit& y) { return compareUnits(x, table, y, table) < 0; });
+    }
+    i = j;
+  }
+  return a;
+}
+
 /// Phase 2: the sorted units (word: strings; char: code points as UTF-8) and the streams
 /// renumbered with unit ranks. Returns the unit strings in rank order; frees the unit
 /// tables.
@@ -560,121 +623,98 @@ inline std::vector<std::string> rankUnits(const Analyzer& analyzer, Analysis& an
   std::vector<Chunk>& chunks = analysis.chunks;
   std::vector<std::string> units;
   if (analyzer.options().analyzer == AnalyzerKind::word) {
-    std::vector<std::unique_ptr<UnitTable>>& sources = analysis.tables;
-    // The units are merged in parts by their first byte: part p holds the bytes
-    // [bounds[p], bounds[p + 1]), so each part is merged and sorted on its own (in
-    // parallel) and the parts' sorted units, one after the other, are all units in
-    // byte order. The parts are balanced by the first bytes of the first table's units.
-    const auto firstByte = [](std::string_view u) { return u.empty() ? 0u : static_cast<unsigned char>(u[0]); };
+    // Each worker table is sorted on its own (in parallel), then the sorted lists are
+    // merged, in parts by first byte (in parallel): part p merges the units whose first
+    // byte is in [bounds[p], bounds[p + 1]), so the parts' merged units, one after the
+    // other, are all units in byte order. rank[t][id]: the rank of unit id of table t.
+    const std::vector<std::unique_ptr<UnitTable>>& sources = analysis.tables;
+    const std::size_t tableCount = sources.size();
+    std::vector<std::vector<SortedUnit>> sorted(tableCount);
+    parallelFor(0, static_cast<Index>(tableCount), 1, threads, [&](Index b, Index e) {
+      for (Index t = b; t < e; ++t) sorted[static_cast<std::size_t>(t)] = sortUnits(sources[static_cast<std::size_t>(t)]->strings);
+    });
+    // starts[t][c]: the first sorted unit of table t whose first byte is c or more.
+    std::vector<std::array<std::uint32_t, 257>> starts(tableCount);
+    std::array<std::uint64_t, 256> histogram{};
+    for (std::size_t t = 0; t < tableCount; ++t) {
+      std::array<std::uint32_t, 257>& start = starts[t];
+      std::size_t i = 0;
+      for (unsigned c = 0; c < 256; ++c) {
+        start[c] = static_cast<std::uint32_t>(i);
+        while (i < sorted[t].size() && (sorted[t][i].prefix >> 56) == c) ++i;
+        histogram[c] += i - start[c];
+      }
+      start[256] = static_cast<std::uint32_t>(i);
+    }
     const int workers = resolveThreads(threads);
-    std::vector<std::uint8_t> partOf(256, 0);
-    std::size_t partCount = 1;
-    if (workers > 1 && !sources.empty()) {
-      std::vector<std::uint64_t> histogram(256, 0);
-      const StringTable& sample = sources[0]->strings;
-      for (std::uint32_t id = 0; id < sample.size(); ++id) ++histogram[firstByte(sample.at(id))];
-      const std::uint64_t total = sample.size();
+    std::vector<unsigned> bounds{0};  // first bytes starting each part, then 256
+    if (workers > 1) {
+      std::uint64_t total = 0;
+      for (const auto h : histogram) total += h;
       const std::uint64_t parts = static_cast<std::uint64_t>(std::min(64, 4 * workers));
       std::uint64_t seen = 0;
-      for (unsigned b = 0; b < 256; ++b) {
-        if (seen * parts >= total * partCount && seen > 0 && partCount < parts) ++partCount;
-        partOf[b] = static_cast<std::uint8_t>(partCount - 1);
-        seen += histogram[b];
+      for (unsigned c = 0; c < 256; ++c) {
+        if (seen * parts >= total * bounds.size() && seen > 0 && bounds.size() < parts) bounds.push_back(c);
+        seen += histogram[c];
       }
     }
-    const std::size_t tableCount = sources.size();
-    // One table and one part (one thread): the table is the part, nothing to merge.
-    const bool single = tableCount == 1 && partCount == 1;
-    // Each table's units by part (one list per table and part).
-    std::vector<std::vector<std::vector<std::uint32_t>>> byPart(tableCount);
-    if (partCount > 1) {
-      parallelFor(0, static_cast<Index>(tableCount), 1, threads, [&](Index b, Index e) {
-        for (Index t = b; t < e; ++t) {
-          const StringTable& local = sources[static_cast<std::size_t>(t)]->strings;
-          auto& lists = byPart[static_cast<std::size_t>(t)];
-          lists.resize(partCount);
-          for (std::uint32_t id = 0; id < local.size(); ++id) lists[partOf[firstByte(local.at(id))]].push_back(id);
-        }
-      });
-    }
-    // Each part: merge its tables' units (toPart: the unit's index in its part), then
-    // sort them by the first 8 bytes as a big-endian number, then the rest.
-    std::vector<std::vector<std::uint32_t>> toPart(tableCount);
-    for (std::size_t t = 0; t < tableCount; ++t) toPart[t].resize(sources[t]->strings.size());
-    std::vector<StringTable> tables(partCount);
-    std::vector<std::vector<std::uint32_t>> orders(partCount);
+    bounds.push_back(256);
+    const std::size_t partCount = bounds.size() - 1;
+    std::vector<std::vector<std::uint32_t>> rank(tableCount);
+    for (std::size_t t = 0; t < tableCount; ++t) rank[t].resize(sorted[t].size());
+    // merged[p]: the distinct units of part p in order, as (table, id).
+    std::vector<std::vector<std::pair<std::uint32_t, std::uint32_t>>> merged(partCount);
     parallelFor(0, static_cast<Index>(partCount), 1, threads, [&](Index pb, Index pe) {
+      std::vector<std::uint32_t> head(tableCount);
       for (Index pi = pb; pi < pe; ++pi) {
         const auto p = static_cast<std::size_t>(pi);
-        StringTable& table = tables[p];
-        if (single) {
-          std::iota(toPart[0].begin(), toPart[0].end(), 0u);
-          table = std::move(sources[0]->strings);
-        } else {
-          std::size_t sum = 0;
+        auto& out = merged[p];
+        for (std::size_t t = 0; t < tableCount; ++t) head[t] = starts[t][bounds[p]];
+        const auto end = [&](std::size_t t) { return starts[t][bounds[p + 1]]; };
+        const SortedUnit* last = nullptr;  // the last unit out, of table lastTable
+        std::size_t lastTable = 0;
+        while (true) {
+          std::size_t best = tableCount;
           for (std::size_t t = 0; t < tableCount; ++t) {
-            sum += partCount == 1 ? sources[t]->strings.size() : byPart[t][p].size();
-          }
-          table.reserve(sum);
-          for (std::size_t t = 0; t < tableCount; ++t) {
-            const StringTable& local = sources[t]->strings;
-            const auto add = [&](std::uint32_t id) {
-              bool inserted = false;
-              toPart[t][id] = table.findOrInsert(local.at(id), local.hashOf(id), inserted);
-            };
-            if (partCount == 1) {
-              for (std::uint32_t id = 0; id < local.size(); ++id) add(id);
-            } else {
-              for (const std::uint32_t id : byPart[t][p]) add(id);
+            if (head[t] < end(t) &&
+                (best == tableCount || compareUnits(sorted[t][head[t]], sources[t]->strings, sorted[best][head[best]],
+                                                    sources[best]->strings) < 0)) {
+              best = t;
             }
           }
-        }
-        std::vector<std::pair<std::uint64_t, std::uint32_t>> order(table.size());
-        for (std::uint32_t id = 0; id < table.size(); ++id) {
-          const std::string_view u = table.at(id);
-          std::uint64_t prefix = 0;
-          for (std::size_t k = 0; k < 8; ++k) {
-            prefix = (prefix << 8) | (k < u.size() ? static_cast<unsigned char>(u[k]) : 0u);
+          if (best == tableCount) break;
+          const SortedUnit& u = sorted[best][head[best]];
+          // A new unit unless it is the last one out (met again in another table).
+          if (last == nullptr || compareUnits(*last, sources[lastTable]->strings, u, sources[best]->strings) != 0) {
+            out.emplace_back(static_cast<std::uint32_t>(best), u.id);
           }
-          order[id] = {prefix, id};
+          last = &u;
+          lastTable = best;
+          rank[best][u.id] = static_cast<std::uint32_t>(out.size() - 1);  // within the part, for now
+          ++head[best];
         }
-        std::sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
-          if (a.first != b.first) return a.first < b.first;
-          return table.at(a.second) < table.at(b.second);
-        });
-        auto& rank = orders[p];  // part index -> rank within the part
-        rank.resize(order.size());
-        for (std::uint32_t r = 0; r < order.size(); ++r) rank[order[r].second] = r;
       }
     });
     std::vector<std::uint32_t> offset(partCount + 1, 0);
-    for (std::size_t p = 0; p < partCount; ++p) offset[p + 1] = offset[p] + static_cast<std::uint32_t>(tables[p].size());
+    for (std::size_t p = 0; p < partCount; ++p) offset[p + 1] = offset[p] + static_cast<std::uint32_t>(merged[p].size());
     units.resize(offset[partCount]);
-    // Each table's ids -> ranks (in toPart), before the part tables are freed.
-    parallelFor(0, static_cast<Index>(tableCount), 1, threads, [&](Index b, Index e) {
-      for (Index ti = b; ti < e; ++ti) {
-        const auto t = static_cast<std::size_t>(ti);
-        const StringTable& local = single ? tables[0] : sources[t]->strings;
-        auto& map = toPart[t];
-        for (std::uint32_t id = 0; id < map.size(); ++id) {
-          const std::size_t p = partOf[firstByte(local.at(id))];
-          map[id] = offset[p] + orders[p][map[id]];
-        }
-      }
-    });
     parallelFor(0, static_cast<Index>(partCount), 1, threads, [&](Index pb, Index pe) {
       for (Index pi = pb; pi < pe; ++pi) {
         const auto p = static_cast<std::size_t>(pi);
-        for (std::uint32_t id = 0; id < tables[p].size(); ++id) units[offset[p] + orders[p][id]] = tables[p].at(id);
-        tables[p] = StringTable();
+        for (std::size_t i = 0; i < merged[p].size(); ++i) {
+          units[offset[p] + i] = sources[merged[p][i].first]->strings.at(merged[p][i].second);
+        }
+        for (std::size_t t = 0; t < tableCount; ++t) {
+          for (std::uint32_t i = starts[t][bounds[p]]; i < starts[t][bounds[p + 1]]; ++i) rank[t][sorted[t][i].id] += offset[p];
+        }
       }
     });
-    sources.clear();
+    analysis.tables.clear();
     parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
       for (Index c = b; c < e; ++c) {
         Chunk& chunk = chunks[static_cast<std::size_t>(c)];
-        const auto& rank = toPart[chunk.table];
-        for (auto& id : chunk.stream) id = rank[id];
+        const auto& r = rank[chunk.table];
+        for (auto& id : chunk.stream) id = r[id];
       }
     });
     return units;
