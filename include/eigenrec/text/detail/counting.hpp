@@ -328,10 +328,11 @@ inline void analyzeChunk(const Analyzer& analyzer, const DocumentBlock& block, s
   std::size_t bytes = 0;
   for (std::size_t d = begin; d < end; ++d) bytes += block.docs[d].size();
   chunk.stream.reserve(unigrams ? bytes / 8 : (word ? bytes / 5 : bytes + bytes / 4));
-  // A new table is sized for a vocabulary of bytes / 16 units (65536 for a chunk of 1 MiB:
-  // 2 MiB of slots, one huge page) rather than grown by doubling from 64 slots: each
-  // doubling is fresh memory, page faults, and a rehash.
-  if (word && units.strings.size() == 0) units.strings.reserve(bytes / 16);
+  // A new table is sized for a vocabulary of bytes / 32 units (32768 for a chunk of 1 MiB:
+  // 65536 slots, 2 MiB, one huge page) rather than grown by doubling from 64 slots: each
+  // doubling is fresh memory, page faults, and a rehash. Not more: every token reads a
+  // slot, and the smaller the table, the more of it stays in cache.
+  if (word && units.strings.size() == 0) units.strings.reserve(bytes / 32);
   StringTable& strings = units.strings;
   // Unigram path: each document's distinct tokens and their counts, straight away.
   if (unigrams) chunk.counts.reserve(bytes / 8);

@@ -137,6 +137,7 @@ inline std::uint64_t hashKey(const std::uint64_t* key, int words) noexcept {
 /// line) holds the id, 24 bits of the hash, the length (up to 255), the first 16 bytes
 /// (zero-extended) and the string's State, so that a token loop finds a string of up to
 /// 16 bytes, and its state, in one cache line, without touching the string storage.
+/// Linear probing, load factor at most 0.7 (a small table stays in cache).
 class StringTable {
  public:
   /// What a token loop keeps per string (the last document that had it, and where in
@@ -205,7 +206,7 @@ class StringTable {
   /// Room for n strings without growing.
   void reserve(std::size_t n) {
     std::size_t capacity = std::max<std::size_t>(m_slots.size(), 64);
-    while (2 * n > capacity) capacity *= 2;
+    while (10 * n > 7 * capacity) capacity *= 2;  // load factor <= 0.7
     if (capacity > m_slots.size()) rehash(capacity);
     m_hashes.reserve(n);
     m_offsets.reserve(n + 1);
@@ -279,7 +280,7 @@ class StringTable {
     m_hashes.push_back(h);
     m_arena.append(s.data(), s.size());
     m_offsets.push_back(m_arena.size());
-    if (2 * m_hashes.size() > m_slots.size()) {
+    if (10 * m_hashes.size() > 7 * m_slots.size()) {
       rehash(2 * m_slots.size());
       slot = h & m_mask;
       while (idOf(m_slots[slot]) != id) slot = (slot + 1) & m_mask;
