@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <limits>
 #include <numeric>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 using namespace eigenrec;
@@ -34,6 +36,8 @@ TEST_CASE("LargeArrayAllocator aligns small blocks to a cache line and large one
 TEST_CASE("LargeArrayAllocator refuses sizes that overflow", "[core][memory]") {
   LargeArrayAllocator<double> alloc;
   CHECK_THROWS_AS(alloc.allocate(std::numeric_limits<std::size_t>::max() / 4), std::bad_array_new_length);
+  // Fits in size_t, but not once rounded up to whole huge pages.
+  CHECK_THROWS_AS(LargeArrayAllocator<char>().allocate(std::numeric_limits<std::size_t>::max() - 100), std::bad_alloc);
   LargeArrayAllocator<float> other(alloc);  // rebinding copies compare equal
   CHECK(other == LargeArrayAllocator<float>());
   CHECK_FALSE(other != LargeArrayAllocator<float>());
@@ -52,6 +56,28 @@ TEST_CASE("LargeArray keeps its contents through growth, copy and move", "[core]
   CHECK(c == a);
   c.assign(5, 7);
   CHECK(c == LargeArray<std::int32_t>(5, 7));
+}
+
+TEST_CASE("LargeBuffer: uninitialised storage of a fixed size, moved not copied", "[core][memory]") {
+  static_assert(!std::is_copy_constructible_v<LargeBuffer<int>>);
+  LargeBuffer<std::uint64_t> empty;
+  CHECK(empty.size() == 0);
+  CHECK(empty.data() == nullptr);
+  CHECK(LargeBuffer<std::uint64_t>(0).data() == nullptr);
+  const std::size_t n = (std::size_t(3) << 20) / sizeof(std::uint64_t) + 5;  // past whole huge pages
+  LargeBuffer<std::uint64_t> a(n);
+  REQUIRE(a.size() == n);
+  CHECK(address(a.data()) % (std::size_t(2) << 20) == 0);
+  for (std::size_t i = 0; i < n; ++i) a.data()[i] = i * 3;
+  const std::uint64_t* storage = a.data();
+  LargeBuffer<std::uint64_t> b = std::move(a);
+  CHECK(b.data() == storage);
+  CHECK(a.size() == 0);  // NOLINT(bugprone-use-after-move): a moved-from buffer is empty
+  CHECK(b.size() == n);
+  CHECK(b.data()[n - 1] == (n - 1) * 3);
+  b = LargeBuffer<std::uint64_t>(4);
+  CHECK(b.size() == 4);
+  CHECK(address(b.data()) % 64 == 0);
 }
 
 TEST_CASE("adviseHugePages is a harmless hint on any range", "[core][memory]") {

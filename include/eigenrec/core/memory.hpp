@@ -5,9 +5,10 @@
 // time in TLB misses when the tables sit in 4 KiB pages: a second-level TLB covers a few
 // megabytes, so almost every access pays a page walk. `LargeArrayAllocator` asks the
 // kernel for transparent huge pages (2 MiB) for every allocation of at least 2 MiB:
-// the block is 2 MiB aligned and, on Linux, marked with madvise(MADV_HUGEPAGE) before it
-// is first touched, which is what a kernel in the common `madvise` THP mode needs. Where
-// huge pages are unavailable (other systems, THP off, no free huge page) the request is
+// the block is 2 MiB aligned, rounded up to whole huge pages (less than 2 MiB more than
+// asked for, so that its end is not faulted in 4 KiB at a time) and, on Linux, marked
+// with madvise(MADV_HUGEPAGE) before it is first touched, which is what a kernel in the
+// common `madvise` THP mode needs. Where huge pages are unavailable (other systems, THP off, no free huge page) the request is
 // a hint that changes nothing but speed: the memory is ordinary memory either way.
 // Smaller blocks are 64-byte aligned (a cache line; enough for any SIMD load).
 #ifndef EIGENREC_CORE_MEMORY_HPP
@@ -17,7 +18,10 @@
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
+#include <memory>
 #include <new>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #if defined(__linux__)
@@ -85,8 +89,8 @@ void adviseHugePages(Storage& storage) noexcept {
 }
 
 /// Standard allocator for large randomly accessed arrays (see the file comment):
-/// blocks of 2 MiB or more are 2 MiB aligned and advised for transparent huge pages,
-/// smaller ones are 64-byte aligned. Stateless; all instances compare equal.
+/// blocks of 2 MiB or more are 2 MiB aligned, whole huge pages and advised for
+/// transparent huge pages, smaller ones are 64-byte aligned. Stateless; all instances compare equal.
 template <typename T>
 struct LargeArrayAllocator {
   using value_type = T;
@@ -101,8 +105,11 @@ struct LargeArrayAllocator {
     if (bytes < detail::kHugePageBytes) {
       return static_cast<T*>(detail::alignedAllocate(bytes, alignof(T) > 64 ? alignof(T) : 64));
     }
-    void* p = detail::alignedAllocate(bytes, detail::kHugePageBytes);
-    adviseHugePages(p, bytes);
+    // Whole huge pages: a partial last page would be faulted in 4 KiB at a time.
+    if (bytes > std::numeric_limits<std::size_t>::max() - detail::kHugePageBytes) throw std::bad_alloc();
+    const std::size_t rounded = (bytes + detail::kHugePageBytes - 1) & ~(detail::kHugePageBytes - 1);
+    void* p = detail::alignedAllocate(rounded, detail::kHugePageBytes);
+    adviseHugePages(p, rounded);
     return static_cast<T*>(p);
   }
 
@@ -121,6 +128,36 @@ struct LargeArrayAllocator {
 /// A std::vector in LargeArrayAllocator storage.
 template <typename T>
 using LargeArray = std::vector<T, LargeArrayAllocator<T>>;
+
+/// A fixed number of trivially copyable T in LargeArrayAllocator storage, left
+/// uninitialised: for buffers that are written before they are read, where a vector's
+/// zero-filling would be a needless first pass over fresh memory. Move-only.
+template <typename T>
+class LargeBuffer {
+  static_assert(std::is_trivially_copyable_v<T>, "LargeBuffer holds trivially copyable elements");
+
+ public:
+  LargeBuffer() noexcept = default;
+  /// @throws std::bad_alloc when the system has no memory for it.
+  explicit LargeBuffer(std::size_t n) : m_data(n > 0 ? LargeArrayAllocator<T>().allocate(n) : nullptr), m_size(n) {}
+  LargeBuffer(LargeBuffer&& other) noexcept : m_data(std::move(other.m_data)), m_size(std::exchange(other.m_size, 0)) {}
+  LargeBuffer& operator=(LargeBuffer&& other) noexcept {
+    m_data = std::move(other.m_data);
+    m_size = std::exchange(other.m_size, 0);
+    return *this;
+  }
+
+  T* data() noexcept { return m_data.get(); }
+  const T* data() const noexcept { return m_data.get(); }
+  std::size_t size() const noexcept { return m_size; }
+
+ private:
+  struct Free {
+    void operator()(T* p) const noexcept { LargeArrayAllocator<T>().deallocate(p, 0); }
+  };
+  std::unique_ptr<T[], Free> m_data;
+  std::size_t m_size = 0;
+};
 
 }  // namespace eigenrec
 

@@ -130,13 +130,13 @@ class FileDocuments {
     // The unfinished line of the previous buffer starts this one; then read more.
     const std::size_t leftover = previous.size - m_consumed;
     reserve(buffer, leftover + m_blockBytes, false);
-    if (leftover > 0) std::memcpy(buffer.data.get(), previous.data.get() + m_consumed, leftover);
+    if (leftover > 0) std::memcpy(buffer.data.data(), previous.data.data() + m_consumed, leftover);
     buffer.size = leftover;
     m_consumed = 0;
     while (!m_eof) {
       reserve(buffer, buffer.size + m_blockBytes, true);
       const std::size_t old = buffer.size;
-      m_in.read(buffer.data.get() + old, static_cast<std::streamsize>(m_blockBytes));
+      m_in.read(buffer.data.data() + old, static_cast<std::streamsize>(m_blockBytes));
       const auto got = static_cast<std::size_t>(m_in.gcount());
       buffer.size = old + got;
       m_bytesRead += static_cast<std::int64_t>(got);
@@ -144,7 +144,7 @@ class FileDocuments {
         if (m_in.bad()) throw IoError(eigenrec::detail::concat(m_source, ": read error after line ", m_line));
         m_eof = true;
       }
-      if (got > 0 && std::memchr(buffer.data.get() + old, '\n', got) != nullptr) break;
+      if (got > 0 && std::memchr(buffer.data.data() + old, '\n', got) != nullptr) break;
       if (static_cast<std::int64_t>(buffer.size) > m_maxLine) {
         throw FormatError(m_source, m_line + 1, 0,
                           eigenrec::detail::concat("line longer than maxDocumentBytes = ", m_maxLine));
@@ -152,7 +152,7 @@ class FileDocuments {
     }
     block.firstIndex = m_docCount;
     block.firstLine = m_line + 1;
-    const char* data = buffer.data.get();
+    const char* data = buffer.data.data();
     std::size_t start = 0;
     while (start < buffer.size) {
       const void* nl = std::memchr(data + start, '\n', buffer.size - start);
@@ -190,25 +190,19 @@ class FileDocuments {
   std::string m_source;
   std::int64_t m_maxLine;
   std::size_t m_blockBytes;
-  // Blocks of megabytes, each filled once by a read: huge-page storage (LargeArrayAllocator)
+  // Blocks of megabytes, each filled once by a read: huge-page storage (LargeBuffer)
   // saves most of the page faults.
-  struct FreeBytes {
-    void operator()(char* p) const noexcept { LargeArrayAllocator<char>().deallocate(p, 0); }
-  };
   struct Buffer {
-    std::unique_ptr<char[], FreeBytes> data;
-    std::size_t capacity = 0;
+    LargeBuffer<char> data;
     std::size_t size = 0;
   };
 
   // Grows `buffer` to at least `capacity` bytes (no zero-filling), keeping its bytes if asked.
   static void reserve(Buffer& buffer, std::size_t capacity, bool keep) {
-    if (buffer.capacity >= capacity) return;
-    const std::size_t grown = std::max(2 * buffer.capacity, capacity);
-    std::unique_ptr<char[], FreeBytes> data(LargeArrayAllocator<char>().allocate(grown));
-    if (keep && buffer.size > 0) std::memcpy(data.get(), buffer.data.get(), buffer.size);
+    if (buffer.data.size() >= capacity) return;
+    LargeBuffer<char> data(std::max(2 * buffer.data.size(), capacity));
+    if (keep && buffer.size > 0) std::memcpy(data.data(), buffer.data.data(), buffer.size);
     buffer.data = std::move(data);
-    buffer.capacity = grown;
   }
 
   // Maps a regular, non-empty file (m_map stays null otherwise, or if mapping fails).
