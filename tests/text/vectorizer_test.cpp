@@ -292,6 +292,37 @@ TEMPLATE_TEST_CASE("TfidfTransformer on counts equals TfidfVectorizer", "[text]"
   CHECK_THROWS_WITH(TfidfTransformer<TestType>().transform(counts), Contains("not fitted"));
 }
 
+TEST_CASE("TfidfTransformer: sublinear tf times idf worked by hand, small and large counts", "[text]") {
+  // Counts below and above the table of 1 + ln(count), and a fractional value given to
+  // weighInPlace: every weight is (1 + ln(count)) * (ln((n + 1) / (df + 1)) + 1) exactly.
+  const std::vector<std::vector<std::int64_t>> rows = {{1, 2, 63}, {64, 1000, 0}, {0, 0, 5}, {7, 0, 0}};
+  CountMatrix counts(4, 3);
+  for (Index i = 0; i < 4; ++i) {
+    for (Index j = 0; j < 3; ++j) {
+      if (rows[i][j] != 0) counts.insert(i, j) = rows[i][j];
+    }
+  }
+  counts.makeCompressed();
+  TfidfTransformer<double> t({Norm::none, true, true, true});
+  t.fit(counts);
+  const std::vector<double> df = {3, 2, 2};
+  auto expected = [&](double count, Index j) {
+    return (std::log(count) + 1.0) * (std::log(5.0 / (df[static_cast<std::size_t>(j)] + 1.0)) + 1.0);
+  };
+  const SparseRowMatrix<double> w = t.transform(counts);
+  for (Index i = 0; i < 4; ++i) {
+    for (Index j = 0; j < 3; ++j) {
+      const auto c = static_cast<double>(rows[i][j]);
+      CHECK(w.coeff(i, j) == (c == 0 ? 0.0 : expected(c, j)));
+    }
+  }
+  SparseRowMatrix<double> fractional = counts.cast<double>();
+  fractional.coeffRef(0, 1) = 2.5;
+  t.weighInPlace(fractional);
+  CHECK(fractional.coeff(0, 1) == expected(2.5, 1));
+  CHECK(fractional.coeff(0, 0) == expected(1.0, 0));
+}
+
 // ---------------------------------------------------------------------------------------
 // BM25, worked by hand
 

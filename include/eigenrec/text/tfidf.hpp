@@ -17,6 +17,8 @@
 #include <eigenrec/core/types.hpp>
 #include <eigenrec/text/count_vectorizer.hpp>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <istream>
@@ -111,7 +113,9 @@ class TfidfTransformer {
   EIGENREC_STATIC_ASSERT_SCALAR(Scalar);
 
  public:
-  explicit TfidfTransformer(TfidfOptions options = {}) : m_options(options) {}
+  explicit TfidfTransformer(TfidfOptions options = {}) : m_options(options) {
+    for (std::size_t c = 1; c < m_sublinear.size(); ++c) m_sublinear[c] = std::log(static_cast<double>(c)) + 1.0;
+  }
 
   const TfidfOptions& options() const noexcept { return m_options; }
 
@@ -136,6 +140,9 @@ class TfidfTransformer {
     if (!m_options.useIdf) return *this;
     const double smooth = m_options.smoothIdf ? 1.0 : 0.0;
     const double n = static_cast<double>(documents) + smooth;
+    // Most terms share a small document frequency: one log per distinct value of those
+    // (the same expression, so the same bits).
+    std::vector<double> memo(static_cast<std::size_t>(std::min<std::int64_t>(documents, 4095)) + 1, 0.0);
     for (std::size_t t = 0; t < df.size(); ++t) {
       if (df[t] < 0 || df[t] > documents) {
         throwInvalidArgument(where, "document frequency of term ", t, " expected in [0, ", documents, "], got ", df[t]);
@@ -144,7 +151,13 @@ class TfidfTransformer {
         throwInvalidArgument(where, "smoothIdf = false and term ", terms ? "'" + (*terms)[t] + "'" : std::to_string(t),
                              " occurs in no document: its idf would be infinite");
       }
-      m_idf[t] = std::log(n / (static_cast<double>(df[t]) + smooth)) + 1.0;
+      const auto f = static_cast<std::size_t>(df[t]);
+      if (f < memo.size()) {
+        if (memo[f] == 0) memo[f] = std::log(n / (static_cast<double>(f) + smooth)) + 1.0;  // an idf is >= 1
+        m_idf[t] = memo[f];
+      } else {
+        m_idf[t] = std::log(n / (static_cast<double>(df[t]) + smooth)) + 1.0;
+      }
     }
     return *this;
   }
@@ -231,7 +244,14 @@ class TfidfTransformer {
  private:
   // tf (sublinear or not) times idf of one count.
   double weight(std::int64_t column, double v) const {
-    if (m_options.sublinearTf && v != 0) v = std::log(v) + 1.0;
+    if (m_options.sublinearTf && v != 0) {
+      // Counts are small integers: their 1 + ln(count) from the table (the same bits).
+      if (v >= 1 && v < static_cast<double>(m_sublinear.size()) && static_cast<double>(static_cast<std::size_t>(v)) == v) {
+        v = m_sublinear[static_cast<std::size_t>(v)];
+      } else {
+        v = std::log(v) + 1.0;
+      }
+    }
     if (m_options.useIdf) v *= m_idf[static_cast<std::size_t>(column)];
     return v;
   }
@@ -239,6 +259,7 @@ class TfidfTransformer {
   TfidfOptions m_options;
   std::vector<double> m_idf;
   Index m_features = 0;
+  std::array<double, 64> m_sublinear{};  // [c] = 1 + ln(c), for c >= 1
 };
 
 /// Options of TfidfVectorizer: CountVectorizer's plus the weighting.
