@@ -13,6 +13,8 @@
 #include <eigenrec/text/detail/documents.hpp>
 
 #include <algorithm>
+#include <cassert>
+#include <functional>
 #include <cmath>
 #include <cstdint>
 #include <istream>
@@ -141,7 +143,7 @@ class CountVectorizer {
   explicit CountVectorizer(CountVectorizerOptions options = {}) : m_options(std::move(options)) {
     m_options.validate("CountVectorizer");
     m_analyzer = Analyzer(static_cast<const AnalyzerOptions&>(m_options));
-    if (!m_options.vocabulary.empty()) setVocabulary(m_options.vocabulary, true);
+    if (!m_options.vocabulary.empty()) setVocabulary(m_options.vocabulary, false);
   }
 
   const CountVectorizerOptions& options() const noexcept { return m_options; }
@@ -314,7 +316,7 @@ class CountVectorizer {
       fail(eigenrec::detail::concat("invalid options: ", e.what()));
     }
     try {
-      v.setVocabulary(std::move(vocabulary), fixed);
+      v.setVocabulary(std::move(vocabulary), false);
     } catch (const std::invalid_argument& e) {
       fail(eigenrec::detail::concat("invalid vocabulary: ", e.what()));
     }
@@ -328,16 +330,19 @@ class CountVectorizer {
     checkArgument(fitted(), where, "the vectorizer is not fitted (call fit first or give a vocabulary)");
   }
 
-  void setVocabulary(std::vector<std::string> vocabulary, bool checkDuplicates) {
+  // `learned`: the vocabulary of a fit, sorted and distinct by construction; any other
+  // (given, loaded) is checked for duplicates and put in term order by m_sorted.
+  void setVocabulary(std::vector<std::string> vocabulary, bool learned) {
     m_vocabulary = std::move(vocabulary);
     m_sorted.resize(m_vocabulary.size());
     std::iota(m_sorted.begin(), m_sorted.end(), 0u);
-    const bool sorted = std::is_sorted(m_vocabulary.begin(), m_vocabulary.end());
-    if (!sorted) {
-      std::sort(m_sorted.begin(), m_sorted.end(),
-                [&](std::uint32_t a, std::uint32_t b) { return m_vocabulary[a] < m_vocabulary[b]; });
-    }
-    if (checkDuplicates) {
+    assert(!learned || std::adjacent_find(m_vocabulary.begin(), m_vocabulary.end(), std::greater_equal<>()) ==
+                           m_vocabulary.end());
+    if (!learned) {
+      if (!std::is_sorted(m_vocabulary.begin(), m_vocabulary.end())) {
+        std::sort(m_sorted.begin(), m_sorted.end(),
+                  [&](std::uint32_t a, std::uint32_t b) { return m_vocabulary[a] < m_vocabulary[b]; });
+      }
       for (std::size_t i = 1; i < m_sorted.size(); ++i) {
         if (m_vocabulary[m_sorted[i]] == m_vocabulary[m_sorted[i - 1]]) {
           throwInvalidArgument("CountVectorizer", "vocabulary: duplicate term '", m_vocabulary[m_sorted[i]], "'");
@@ -419,7 +424,7 @@ class CountVectorizer {
     }
     m_documents = documents;
     m_df = std::move(fit.documentFrequency);
-    setVocabulary(std::move(fit.vocabulary), false);
+    setVocabulary(std::move(fit.vocabulary), true);
     // The transform lookup is built on first use, from the fit's packed keys.
     auto pending = std::make_shared<PendingLookup>();
     pending->units = std::move(units);

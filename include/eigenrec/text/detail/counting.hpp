@@ -987,16 +987,24 @@ FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
   const std::size_t groups = static_cast<std::size_t>(std::clamp<std::uint64_t>(keyEstimate >> 15, 1, 64));
   std::vector<std::uint16_t> groupOfUnit(units.size(), 0);
   {
-    std::vector<std::uint64_t> occurrences(units.size(), 0);
-    std::uint64_t total = 0;
-    for (const Chunk& c : chunks) {
-      for (const std::uint32_t id : c.stream) {
-        if (id != kSegmentBreak) {
-          ++occurrences[id];
-          ++total;
+    // Occurrences of each unit: each thread counts its chunks into its own array.
+    BufferPool<std::vector<std::uint64_t>> partial;
+    parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
+      std::vector<std::uint64_t> counts = partial.take();
+      counts.resize(units.size(), 0);
+      for (Index ci = b; ci < e; ++ci) {
+        for (const std::uint32_t id : chunks[static_cast<std::size_t>(ci)].stream) {
+          if (id != kSegmentBreak) ++counts[id];
         }
       }
+      partial.give(std::move(counts));
+    });
+    std::vector<std::uint64_t> occurrences = partial.take();
+    occurrences.resize(units.size(), 0);
+    for (std::vector<std::uint64_t> more = partial.take(); !more.empty(); more = partial.take()) {
+      for (std::size_t r = 0; r < units.size(); ++r) occurrences[r] += more[r];
     }
+    const std::uint64_t total = std::accumulate(occurrences.begin(), occurrences.end(), std::uint64_t{0});
     std::size_t g = 0;
     std::uint64_t acc = 0;
     for (std::size_t r = 0; r < units.size(); ++r) {
