@@ -425,12 +425,15 @@ class CountVectorizer {
     m_documents = documents;
     m_df = std::move(fit.documentFrequency);
     setVocabulary(std::move(fit.vocabulary), true);
-    // The transform lookup is built on first use, from the fit's packed keys.
-    auto pending = std::make_shared<PendingLookup>();
-    pending->units = std::move(units);
-    pending->packing = fit.packing;
-    pending->columnKeys = std::move(fit.columnKeys);
-    m_pending = std::move(pending);
+    // The transform lookup is built on first use, from the fit's packed keys (or from the
+    // vocabulary, which the units became).
+    if (!units.empty()) {
+      auto pending = std::make_shared<PendingLookup>();
+      pending->units = std::move(units);
+      pending->packing = fit.packing;
+      pending->columnKeys = std::move(fit.columnKeys);
+      m_pending = std::move(pending);
+    }
     result.swap(fit.counts);  // binary: the counts are 1 already
     return result;
   }

@@ -811,11 +811,13 @@ class RowOrder {
 
 /// Phases 3-5 for word unigrams: phase 1 already counted each document.
 template <typename Value>
-FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, const std::vector<std::string>& units,
+FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, std::vector<std::string>& units,
                                const Selection& selection, int threads, std::int64_t documents,
                                const MakeRowWeighting<Value>& weighting) {
-  // Document frequencies and total counts: each thread sums its chunks into its own
-  // arrays (integer sums: the result does not depend on which thread took which chunk).
+  // Document frequencies and (for max_features only) total counts: each thread sums its
+  // chunks into its own arrays (integer sums: the result does not depend on which thread
+  // took which chunk).
+  const bool totals = selection.maxFeatures > 0 && !selection.binary;
   struct Sums {
     std::vector<std::uint32_t> df;
     std::vector<std::uint64_t> total;
@@ -824,12 +826,12 @@ FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, const std::vector<std
   parallelFor(0, static_cast<Index>(chunks.size()), 1, threads, [&](Index b, Index e) {
     Sums sums = partial.take();
     sums.df.resize(units.size(), 0);
-    sums.total.resize(units.size(), 0);
+    if (totals) sums.total.resize(units.size(), 0);
     for (Index ci = b; ci < e; ++ci) {
       const Chunk& chunk = chunks[static_cast<std::size_t>(ci)];
-      for (std::size_t k = 0; k < chunk.stream.size(); ++k) {
-        ++sums.df[chunk.stream[k]];
-        sums.total[chunk.stream[k]] += chunk.counts[k];
+      for (const std::uint32_t id : chunk.stream) ++sums.df[id];
+      if (totals) {
+        for (std::size_t k = 0; k < chunk.stream.size(); ++k) sums.total[chunk.stream[k]] += chunk.counts[k];
       }
     }
     partial.give(std::move(sums));
@@ -838,12 +840,10 @@ FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, const std::vector<std
   std::vector<std::uint32_t> df = std::move(all.df);
   std::vector<std::uint64_t> total = std::move(all.total);
   df.resize(units.size(), 0);
-  total.resize(units.size(), 0);
+  if (totals) total.resize(units.size(), 0);
   for (Sums more = partial.take(); !more.df.empty(); more = partial.take()) {
-    for (std::size_t r = 0; r < units.size(); ++r) {
-      df[r] += more.df[r];
-      total[r] += more.total[r];
-    }
+    for (std::size_t r = 0; r < units.size(); ++r) df[r] += more.df[r];
+    for (std::size_t r = 0; r < more.total.size(); ++r) total[r] += more.total[r];
   }
   std::vector<std::uint32_t> kept;
   std::size_t seen = 0;
@@ -871,15 +871,22 @@ FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, const std::vector<std
   if (kept.empty()) return result;
   constexpr std::uint32_t kNoColumn = 0xFFFFFFFFu;
   std::vector<std::uint32_t> columnOf(units.size(), kNoColumn);  // 4 bytes: half the cache lines of int64
-  result.vocabulary.reserve(kept.size());
   result.documentFrequency.reserve(kept.size());
-  result.packing = KeyPacking::forUnits(units.size(), 1);
-  result.columnKeys.resize(kept.size());
   for (std::size_t c = 0; c < kept.size(); ++c) {
-    result.packing.pack(&kept[c], 1, &result.columnKeys[c]);
     columnOf[kept[c]] = static_cast<std::uint32_t>(c);
-    result.vocabulary.push_back(units[kept[c]]);
     result.documentFrequency.push_back(df[kept[c]]);
+  }
+  if (kept.size() == units.size()) {  // every unit is a column, in the same order
+    result.vocabulary = std::move(units);
+    units.clear();
+  } else {
+    result.vocabulary.reserve(kept.size());
+    result.packing = KeyPacking::forUnits(units.size(), 1);
+    result.columnKeys.resize(kept.size());
+    for (std::size_t c = 0; c < kept.size(); ++c) {
+      result.packing.pack(&kept[c], 1, &result.columnKeys[c]);
+      result.vocabulary.push_back(units[kept[c]]);
+    }
   }
   const RowWeighting<Value> weigh =
       weighting ? weighting(result.documentFrequency, documents, result.vocabulary) : RowWeighting<Value>();
@@ -957,10 +964,12 @@ FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, const std::vector<std
   return result;
 }
 
-/// Phases 3-5.
+/// Phases 3-5. When every unit is a column (word unigrams, nothing pruned), `units` is
+/// moved into the vocabulary and left empty, and columnKeys too is empty: the transform
+/// then looks the terms up by their strings.
 template <typename Value>
 FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& chunks,
-                                const std::vector<std::string>& units, const Selection& selection, int threads,
+                                std::vector<std::string>& units, const Selection& selection, int threads,
                                 std::string_view where, const MakeRowWeighting<Value>& weighting = {}) {
   const auto& o = analyzer.options();
   const bool word = o.analyzer == AnalyzerKind::word;
