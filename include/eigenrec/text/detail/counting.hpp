@@ -236,6 +236,68 @@ struct Chunk {
   std::uint64_t* groupData(std::size_t g) noexcept { return keys.data() + groupBegin[g]; }
 };
 
+/// A string's first 8 bytes as a big-endian number, zero-padded: ordering these orders
+/// strings by their first 8 bytes (as unsigned bytes, like std::string's comparison).
+inline std::uint64_t bigEndianPrefix(std::string_view s) noexcept {
+  std::uint64_t prefix = 0;
+  for (std::size_t k = 0; k < 8; ++k) prefix = (prefix << 8) | (k < s.size() ? static_cast<unsigned char>(s[k]) : 0u);
+  return prefix;
+}
+
+/// A unit of a worker table in sorted order: its big-endian prefix, id and length.
+struct SortedUnit {
+  std::uint64_t prefix;
+  std::uint32_t id;
+  std::uint32_t length;  // capped at 2^32 - 1: only compared when below 9
+};
+
+/// Orders two units x and y of the tables xs and ys: -1, 0 or 1. Equal prefixes decide
+/// by the lengths when a unit has at most 8 bytes (it is then the other's prefix, padded
+/// with zero bytes that the other has too); otherwise the whole strings do.
+inline int compareUnits(const SortedUnit& x, const StringTable& xs, const SortedUnit& y, const StringTable& ys) {
+  if (x.prefix != y.prefix) return x.prefix < y.prefix ? -1 : 1;
+  if (x.length <= 8 || y.length <= 8) return x.length == y.length ? 0 : (x.length < y.length ? -1 : 1);
+  return xs.at(x.id).compare(ys.at(y.id));
+}
+
+/// The strings of `table` in byte order: a least-significant-digit radix sort on the
+/// big-endian prefixes (8 passes of 8 bits, skipping the bytes that all units share),
+/// then runs of equal prefixes sorted by the whole string.
+inline std::vector<SortedUnit> sortUnits(const StringTable& table) {
+  const std::size_t n = table.size();
+  std::vector<SortedUnit> a(n), b(n);
+  std::vector<std::array<std::uint32_t, 256>> histogram(8);
+  for (auto& h : histogram) h.fill(0);
+  for (std::uint32_t id = 0; id < n; ++id) {
+    const std::string_view s = table.at(id);
+    const std::uint64_t prefix = bigEndianPrefix(s);
+    a[id] = SortedUnit{prefix, id, static_cast<std::uint32_t>(std::min<std::size_t>(s.size(), 0xFFFFFFFFu))};
+    for (int d = 0; d < 8; ++d) ++histogram[static_cast<std::size_t>(d)][(prefix >> (8 * d)) & 0xFF];
+  }
+  for (int d = 0; d < 8; ++d) {
+    auto& h = histogram[static_cast<std::size_t>(d)];
+    if (n == 0 || h[(a[0].prefix >> (8 * d)) & 0xFF] == n) continue;  // every unit has this byte
+    std::uint32_t sum = 0;
+    for (auto& count : h) {
+      const std::uint32_t c = count;
+      count = sum;
+      sum += c;
+    }
+    for (const SortedUnit& u : a) b[h[(u.prefix >> (8 * d)) & 0xFF]++] = u;
+    a.swap(b);
+  }
+  for (std::size_t i = 0; i < n;) {
+    std::size_t j = i + 1;
+    while (j < n && a[j].prefix == a[i].prefix) ++j;
+    if (j - i > 1) {
+      std::sort(a.begin() + static_cast<std::ptrdiff_t>(i), a.begin() + static_cast<std::ptrdiff_t>(j),
+                [&](const SortedUnit& x, const SortedUnit& y) { return compareUnits(x, table, y, table) < 0; });
+    }
+    i = j;
+  }
+  return a;
+}
+
 /// Word units of phase 1: one table per worker thread, which the chunks it analyses in
 /// turn share (inserting and merging a unit once per worker, not once per chunk).
 /// A unit's StringTable::State: lastDoc is `documents` at the last document that had it
@@ -245,6 +307,8 @@ struct UnitTable {
   static constexpr std::uint32_t kDropped = 0xFFFFFFFFu;
   StringTable strings;
   std::uint32_t documents = 0;  // documents analysed (unigram path; below kDropped, see analyzeChunk)
+  std::vector<SortedUnit> sorted;  // sortUnits(strings) once phase 1 is done with the table
+  bool done = false;               // sorted, lookup released
 };
 
 /// Result of phase 1.
@@ -417,16 +481,18 @@ inline std::vector<std::pair<std::size_t, std::size_t>> chunkRanges(const Docume
 /// Runs onChunk(block, begin, end, result) for every chunk (chunkRanges) of every block
 /// of `source`, on `threads` threads, with one Result per chunk, returned in input order.
 /// The calling thread reads the blocks and reports them to `progress` (stage `stage`, in
-/// bytes of `totalBytes` when it is known, else in documents).
+/// bytes of `totalBytes` when it is known, else in documents). Each worker calls onDone()
+/// once no chunk is left to start (while others may still be on their last ones): work
+/// for the end of the phase that fills the time a thread would otherwise wait.
 ///
 /// With more than one thread the chunks form one queue: a thread that finishes the last
 /// chunks of a block goes on with the next block, which has been read meanwhile (a block's
 /// views stay valid until the second next(), so the block after the next one is read once
 /// every chunk of the block before it is done). The error reported is the one of the
 /// earliest failing chunk, or else the reader's: the first bad input in input order.
-template <typename Result, typename Source, typename OnChunk>
+template <typename Result, typename Source, typename OnChunk, typename OnDone>
 std::deque<Result> forEachChunk(Source& source, int threads, const ProgressCallback& progress, std::int64_t totalBytes,
-                                const char* stage, OnChunk&& onChunk) {
+                                const char* stage, OnChunk&& onChunk, OnDone&& onDone) {
   ProgressTracker tracker(progress, totalBytes, stage, totalBytes > 0 ? "bytes" : "documents");
   std::int64_t docs = 0, bytes = 0;
   const auto onBlock = [&](const DocumentBlock& block) {
@@ -445,6 +511,7 @@ std::deque<Result> forEachChunk(Source& source, int threads, const ProgressCallb
         onChunk(static_cast<const DocumentBlock&>(block), b, e, results.back());
       }
     }
+    onDone();
     tracker.finish(totalBytes > 0 ? totalBytes : docs);
     return results;
   }
@@ -459,7 +526,7 @@ std::deque<Result> forEachChunk(Source& source, int threads, const ProgressCallb
   std::deque<Task> queue;
   std::size_t pending[2] = {0, 0};
   bool finished = false;
-  std::exception_ptr error;
+  std::exception_ptr error, doneError;
   std::size_t errorChunk = std::numeric_limits<std::size_t>::max();
   auto work = [&]() {
     for (;;) {
@@ -467,7 +534,17 @@ std::deque<Result> forEachChunk(Source& source, int threads, const ProgressCallb
       {
         std::unique_lock<std::mutex> lock(mutex);
         wake.wait(lock, [&]() { return !queue.empty() || finished; });
-        if (queue.empty()) return;
+        if (queue.empty()) {
+          if (error) return;
+          lock.unlock();
+          try {
+            onDone();
+          } catch (...) {
+            std::lock_guard<std::mutex> relock(mutex);
+            if (!doneError) doneError = std::current_exception();
+          }
+          return;
+        }
         t = queue.front();
         queue.pop_front();
         if (t.chunk > errorChunk) {  // an earlier chunk failed: this one's result is not needed
@@ -525,6 +602,7 @@ std::deque<Result> forEachChunk(Source& source, int threads, const ProgressCallb
   for (auto& t : pool) t.join();
   if (error) std::rethrow_exception(error);
   if (readError) std::rethrow_exception(readError);
+  if (doneError) std::rethrow_exception(doneError);
   tracker.finish(totalBytes > 0 ? totalBytes : docs);
   return results;
 }
@@ -556,72 +634,27 @@ Analysis analyzeAll(const Analyzer& analyzer, Source& source, int threads, std::
         analyzeChunk(analyzer, block, begin, end, chunk, *units, where, source.source());
         std::lock_guard<std::mutex> lock(mutex);
         idle.push_back(chunk.table);
+      },
+      [&] {
+        // No chunk is left to start, so an idle table is done with: phase 2's sort of it
+        // runs here, while another thread may still be on its last chunk (the table of a
+        // chunk still running is sorted by its own thread, after it).
+        if (analyzer.options().analyzer != AnalyzerKind::word) return;  // no unit tables to rank
+        for (;;) {
+          UnitTable* table = nullptr;
+          {
+            std::lock_guard<std::mutex> lock(mutex);
+            if (idle.empty()) return;
+            table = result.tables[idle.back()].get();
+            idle.pop_back();
+          }
+          table->strings.releaseLookup();  // phase 2 reads the units by id only
+          table->sorted = sortUnits(table->strings);
+          table->done = true;
+        }
       });
-  for (auto& t : result.tables) t->strings.releaseLookup();  // phase 2 reads the units by id only
   result.chunks.assign(std::make_move_iterator(chunks.begin()), std::make_move_iterator(chunks.end()));
   return result;
-}
-
-/// A string's first 8 bytes as a big-endian number, zero-padded: ordering these orders
-/// strings by their first 8 bytes (as unsigned bytes, like std::string's comparison).
-inline std::uint64_t bigEndianPrefix(std::string_view s) noexcept {
-  std::uint64_t prefix = 0;
-  for (std::size_t k = 0; k < 8; ++k) prefix = (prefix << 8) | (k < s.size() ? static_cast<unsigned char>(s[k]) : 0u);
-  return prefix;
-}
-
-/// A unit of a worker table in sorted order: its big-endian prefix, id and length.
-struct SortedUnit {
-  std::uint64_t prefix;
-  std::uint32_t id;
-  std::uint32_t length;  // capped at 2^32 - 1: only compared when below 9
-};
-
-/// Orders two units x and y of the tables xs and ys: -1, 0 or 1. Equal prefixes decide
-/// by the lengths when a unit has at most 8 bytes (it is then the other's prefix, padded
-/// with zero bytes that the other has too); otherwise the whole strings do.
-inline int compareUnits(const SortedUnit& x, const StringTable& xs, const SortedUnit& y, const StringTable& ys) {
-  if (x.prefix != y.prefix) return x.prefix < y.prefix ? -1 : 1;
-  if (x.length <= 8 || y.length <= 8) return x.length == y.length ? 0 : (x.length < y.length ? -1 : 1);
-  return xs.at(x.id).compare(ys.at(y.id));
-}
-
-/// The strings of `table` in byte order: a least-significant-digit radix sort on the
-/// big-endian prefixes (8 passes of 8 bits, skipping the bytes that all units share),
-/// then runs of equal prefixes sorted by the whole string.
-inline std::vector<SortedUnit> sortUnits(const StringTable& table) {
-  const std::size_t n = table.size();
-  std::vector<SortedUnit> a(n), b(n);
-  std::vector<std::array<std::uint32_t, 256>> histogram(8);
-  for (auto& h : histogram) h.fill(0);
-  for (std::uint32_t id = 0; id < n; ++id) {
-    const std::string_view s = table.at(id);
-    const std::uint64_t prefix = bigEndianPrefix(s);
-    a[id] = SortedUnit{prefix, id, static_cast<std::uint32_t>(std::min<std::size_t>(s.size(), 0xFFFFFFFFu))};
-    for (int d = 0; d < 8; ++d) ++histogram[static_cast<std::size_t>(d)][(prefix >> (8 * d)) & 0xFF];
-  }
-  for (int d = 0; d < 8; ++d) {
-    auto& h = histogram[static_cast<std::size_t>(d)];
-    if (n == 0 || h[(a[0].prefix >> (8 * d)) & 0xFF] == n) continue;  // every unit has this byte
-    std::uint32_t sum = 0;
-    for (auto& count : h) {
-      const std::uint32_t c = count;
-      count = sum;
-      sum += c;
-    }
-    for (const SortedUnit& u : a) b[h[(u.prefix >> (8 * d)) & 0xFF]++] = u;
-    a.swap(b);
-  }
-  for (std::size_t i = 0; i < n;) {
-    std::size_t j = i + 1;
-    while (j < n && a[j].prefix == a[i].prefix) ++j;
-    if (j - i > 1) {
-      std::sort(a.begin() + static_cast<std::ptrdiff_t>(i), a.begin() + static_cast<std::ptrdiff_t>(j),
-                [&](const SortedUnit& x, const SortedUnit& y) { return compareUnits(x, table, y, table) < 0; });
-    }
-    i = j;
-  }
-  return a;
 }
 
 /// Phase 2: the sorted units (word: strings; char: code points as UTF-8) and the streams
@@ -631,15 +664,27 @@ inline std::vector<std::string> rankUnits(const Analyzer& analyzer, Analysis& an
   std::vector<Chunk>& chunks = analysis.chunks;
   std::vector<std::string> units;
   if (analyzer.options().analyzer == AnalyzerKind::word) {
-    // Each worker table is sorted on its own (in parallel), then the sorted lists are
-    // merged, in parts by first byte (in parallel): part p merges the units whose first
-    // byte is in [bounds[p], bounds[p + 1]), so the parts' merged units, one after the
-    // other, are all units in byte order. rank[t][id]: the rank of unit id of table t.
+    // Each worker table is sorted on its own (by analyzeAll, else here in parallel), then
+    // the sorted lists are merged, in parts by first byte (in parallel): part p merges the
+    // units whose first byte is in [bounds[p], bounds[p + 1]), so the parts' merged units,
+    // one after the other, are all units in byte order. rank[t][id]: the rank of unit id
+    // of table t.
     const std::vector<std::unique_ptr<UnitTable>>& sources = analysis.tables;
     const std::size_t tableCount = sources.size();
     std::vector<std::vector<SortedUnit>> sorted(tableCount);
-    parallelFor(0, static_cast<Index>(tableCount), 1, threads, [&](Index b, Index e) {
-      for (Index t = b; t < e; ++t) sorted[static_cast<std::size_t>(t)] = sortUnits(sources[static_cast<std::size_t>(t)]->strings);
+    std::vector<std::size_t> unsorted;  // tables that analyzeAll did not finish (tests make their own)
+    for (std::size_t t = 0; t < tableCount; ++t) {
+      if (sources[t]->done) {
+        sorted[t] = std::move(sources[t]->sorted);
+      } else {
+        unsorted.push_back(t);
+      }
+    }
+    parallelFor(0, static_cast<Index>(unsorted.size()), 1, threads, [&](Index b, Index e) {
+      for (Index i = b; i < e; ++i) {
+        const std::size_t t = unsorted[static_cast<std::size_t>(i)];
+        sorted[t] = sortUnits(sources[t]->strings);
+      }
     });
     // starts[t][c]: the first sorted unit of table t whose first byte is c or more.
     std::vector<std::array<std::uint32_t, 257>> starts(tableCount);
@@ -1513,7 +1558,8 @@ CsrMatrix<Value> countWithLookup(const Analyzer& analyzer, const Lookup& lookup,
           }
           piece.nnz.push_back(static_cast<std::int64_t>(row.size()));
         }
-      });
+      },
+      [] {});
   std::vector<std::int64_t> rowStart{0};
   for (const Piece& piece : pieces) {
     for (std::int64_t n : piece.nnz) rowStart.push_back(rowStart.back() + n);
