@@ -80,6 +80,17 @@ TEST_CASE("LargeBuffer: uninitialised storage of a fixed size, moved not copied"
   CHECK(address(b.data()) % 64 == 0);
 }
 
+TEST_CASE("freeStorage frees a vector's capacity, which assigning {} keeps", "[core][memory]") {
+  std::vector<int> v(1000, 1);
+  v = {};
+  CHECK(v.capacity() >= 1000);  // the trap freeStorage is for
+  freeStorage(v);
+  CHECK(v.capacity() == 0);
+  LargeArray<double> a(5000);
+  freeStorage(a);
+  CHECK(a.capacity() == 0);
+}
+
 TEST_CASE("adviseHugePages is a harmless hint on any range", "[core][memory]") {
   adviseHugePages(nullptr, 0);
   adviseHugePages(nullptr, std::size_t(8) << 20);

@@ -129,6 +129,13 @@ struct LargeArrayAllocator {
 template <typename T>
 using LargeArray = std::vector<T, LargeArrayAllocator<T>>;
 
+/// Frees a container's storage now. (`v = {}` does not: for a std::vector it assigns an
+/// empty initializer list and keeps the capacity; shrink_to_fit() is only a request.)
+template <typename Container>
+void freeStorage(Container& c) noexcept {
+  Container().swap(c);
+}
+
 /// A fixed number of trivially copyable T in LargeArrayAllocator storage, left
 /// uninitialised: for buffers that are written before they are read, where a vector's
 /// zero-filling would be a needless first pass over fresh memory. Move-only.

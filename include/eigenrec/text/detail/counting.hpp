@@ -1001,8 +1001,11 @@ FitCounts<Value> countUnigrams(std::vector<Chunk>& chunks, std::vector<std::stri
         if (weigh) weigh(inner + rowStart, value + rowStart, static_cast<std::size_t>(at - rowStart));
         start = end;
       }
-      chunk.stream = {};
-      chunk.counts = {};
+      // All of the chunk's memory goes here, on the thread that made most of it: freed
+      // later, glibc would trim that thread's heap on the calling thread, serially.
+      freeStorage(chunk.stream);
+      freeStorage(chunk.counts);
+      freeStorage(chunk.docEnds);
     }
     orders.give(std::move(order));
   });
@@ -1105,7 +1108,7 @@ FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
         }
         start = chunk.docEnds[d];
       }
-      chunk.stream = {};
+      freeStorage(chunk.stream);
     }
   });
 
@@ -1205,7 +1208,7 @@ FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
   for (std::size_t g = 0; g < groups; ++g) {
     seenFeatures += groupState[g].df.size();
     kept.insert(kept.end(), groupKept[g].begin(), groupKept[g].end());
-    groupKept[g] = {};
+    freeStorage(groupKept[g]);
   }
   if (selection.maxFeatures > 0 && static_cast<std::int64_t>(kept.size()) > selection.maxFeatures) {
     // scikit-learn: the terms at argsort(-total count)[:max_features] of the alphabetical
@@ -1258,8 +1261,8 @@ FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
   });
   for (Group& group : groupState) {
     group.table = KeyTable(1);
-    group.df = {};
-    group.total = {};
+    freeStorage(group.df);
+    freeStorage(group.total);
   }
 
   const RowWeighting<Value> weigh =
@@ -1288,7 +1291,7 @@ FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
         }
         chunk.groupLength[g] = w;
       }
-      groupState[g].column = {};
+      freeStorage(groupState[g].column);
     }
   });
   // Then a row is the concatenation over groups (column ranges) of the document's
@@ -1352,10 +1355,11 @@ FitCounts<Value> countAndSelect(const Analyzer& analyzer, std::vector<Chunk>& ch
           }
         }
       }
-      chunk.keys = {};
-      chunk.groupBegin = {};
-      chunk.groupLength = {};
-      chunk.groupDocEnds = {};
+      chunk.keys = {};  // all of the chunk's memory, as in countUnigrams
+      freeStorage(chunk.groupBegin);
+      freeStorage(chunk.groupLength);
+      freeStorage(chunk.groupDocEnds);
+      freeStorage(chunk.docEnds);
     }
   });
   return result;
