@@ -80,10 +80,9 @@ TEST_CASE("LargeBuffer: uninitialised storage of a fixed size, moved not copied"
   CHECK(address(b.data()) % 64 == 0);
 }
 
-TEST_CASE("freeStorage frees a vector's capacity, which assigning {} keeps", "[core][memory]") {
+TEST_CASE("freeStorage frees a vector's capacity", "[core][memory]") {
   std::vector<int> v(1000, 1);
-  v = {};
-  CHECK(v.capacity() >= 1000);  // the trap freeStorage is for
+  v.clear();
   freeStorage(v);
   CHECK(v.capacity() == 0);
   LargeArray<double> a(5000);
