@@ -861,6 +861,13 @@ TEST_CASE("CountVectorizer: rows of every length, in a large vocabulary, against
   REQUIRE(vectorizer.numFeatures() == static_cast<Index>(columns.size()));
   REQUIRE(columns.size() == 80000);
   checkRows(m, expected, columns);
+  // transform puts its rows in order the same two ways, with repeated terms counted.
+  checkRows(vectorizer.transform(docs), expected, columns);
+  CountVectorizerOptions twoThreads;
+  twoThreads.threads = 2;
+  CountVectorizer parallel(twoThreads);
+  parallel.fit(docs);
+  checkRows(parallel.transform(docs), expected, columns);
 }
 
 TEST_CASE("CountVectorizer: n-gram rows assembled from many groups, against plain counting", "[text]") {

@@ -833,6 +833,17 @@ class RowOrder {
     m_summary[w >> 6] |= std::uint64_t{1} << (w & 63);
     m_count[column] = count;
   }
+  /// Adds 1 to the count of `column` (1 if it is not in the row yet).
+  void increment(std::uint32_t column) noexcept {
+    const std::size_t w = column >> 6;
+    const std::uint64_t bit = std::uint64_t{1} << (column & 63);
+    if ((m_bits[w] & bit) == 0) {
+      m_bits[w] |= bit;
+      m_summary[w >> 6] |= std::uint64_t{1} << (w & 63);
+      m_count[column] = 0;
+    }
+    ++m_count[column];
+  }
   /// Calls emit(column, count) for the entries added, in column order, and forgets them.
   template <typename Emit>
   void drain(Emit&& emit) {
@@ -1414,6 +1425,7 @@ class Lookup {
     }
     const std::size_t unitCount = m_word ? m_units.size() : m_charCount;
     m_packing = KeyPacking::forUnits(unitCount, o.ngramRange.second);
+    if (vocabulary.size() >= kDroppedUnit) throwInvalidArgument("CountVectorizer", "more than 2^32 - 2 terms");
     m_features = KeyTable(m_packing.words, vocabulary.size());
     std::vector<std::uint64_t> key(static_cast<std::size_t>(m_packing.words));
     m_columnOf.reserve(vocabulary.size());
@@ -1422,9 +1434,10 @@ class Lookup {
       m_packing.pack(termUnits[t].data(), static_cast<int>(termUnits[t].size()), key.data());
       bool inserted = false;
       const std::uint32_t id = m_features.findOrInsert(key.data(), hashKey(key.data(), m_packing.words), inserted);
-      if (inserted) m_columnOf.push_back(static_cast<std::int64_t>(t));
+      if (inserted) m_columnOf.push_back(static_cast<std::uint32_t>(t));
       (void)id;
     }
+    finish(o, vocabulary.size());
   }
 
   /// Builds the lookup of a fit's columns: `units` in rank order, the columns' packed
@@ -1452,25 +1465,39 @@ class Lookup {
       const std::uint64_t* key = columnKeys.data() + c * static_cast<std::size_t>(packing.words);
       bool inserted = false;
       m_features.findOrInsert(key, hashKey(key, packing.words), inserted);
-      m_columnOf[c] = static_cast<std::int64_t>(c);
+      m_columnOf[c] = static_cast<std::uint32_t>(c);
     }
+    finish(analyzer.options(), columns);
   }
 
-  /// The (column, count) pairs of one document, sorted by column, into `row`.
-  /// `scratch` holds reusable buffers.
+  /// Reusable buffers of countDocument, for one thread at a time.
   struct Scratch {
     std::string buffer;
     std::u32string text;
     std::vector<std::uint32_t> ids;
-    std::vector<std::int64_t> cols;
+    std::vector<std::uint32_t> cols;
+    RowOrder order;
+    std::size_t orderColumns = 0;  // the columns `order` was reset for
   };
 
-  void countDocument(const Analyzer& analyzer, std::string_view doc, Scratch& s,
-                     std::vector<std::pair<std::int64_t, std::int64_t>>& row) const {
+  /// Calls emit(column, count) for the columns of one document that occur in it, in
+  /// column order.
+  template <typename Emit>
+  void countDocument(const Analyzer& analyzer, std::string_view doc, Scratch& s, Emit&& emit) const {
     s.ids.clear();
     s.cols.clear();
-    row.clear();
     constexpr std::uint32_t unknown = kDroppedUnit - 1;
+    if (!m_unitColumn.empty()) {  // word unigrams: a token's unit is its column
+      analyzer.forEachToken(doc, s.buffer, [&](std::string_view token) {
+        if (!analyzer.keepToken(token)) return;
+        const std::int64_t id = m_units.find(token, PaddedKey(token.data(), token.size()));
+        if (id >= 0 && m_unitColumn[static_cast<std::size_t>(id)] != kDroppedUnit) {
+          s.cols.push_back(m_unitColumn[static_cast<std::size_t>(id)]);
+        }
+      });
+      emitRow(s, emit);
+      return;
+    }
     if (m_word) {
       analyzer.forEachToken(doc, s.buffer, [&](std::string_view token) {
         if (!analyzer.keepToken(token)) return;
@@ -1488,7 +1515,6 @@ class Lookup {
         }
       });
     }
-    if (m_features.size() == 0) return;
     // Windows that contain a unit outside the vocabulary cannot match: skipped.
     const auto& o = analyzer.options();
     const auto minN = static_cast<std::size_t>(o.ngramRange.first);
@@ -1502,6 +1528,7 @@ class Lookup {
       const std::int64_t id = m_features.find(key.data(), hashKey(key.data(), m_packing.words));
       if (id >= 0) s.cols.push_back(m_columnOf[static_cast<std::size_t>(id)]);
     };
+    if (m_features.size() == 0) return;
     if (m_word) {
       const std::size_t length = s.ids.size();
       for (std::size_t n = minN; n <= std::min(maxN, length); ++n) {
@@ -1519,23 +1546,56 @@ class Lookup {
         }
       }
     }
+    emitRow(s, emit);
+  }
+
+ private:
+  // The matches of a document (s.cols, repeated as often as they occur) as counts in
+  // column order: by RowOrder's bitmaps, or for rows too short to pay for their scan,
+  // by sorting.
+  template <typename Emit>
+  void emitRow(Scratch& s, Emit& emit) const {
+    if (s.orderColumns != m_columns) {
+      s.order.reset(m_columns);
+      s.orderColumns = m_columns;
+    }
+    if (s.order.suits(s.cols.size())) {
+      for (const std::uint32_t c : s.cols) s.order.increment(c);
+      s.order.drain(emit);
+      return;
+    }
     std::sort(s.cols.begin(), s.cols.end());
     for (std::size_t i = 0; i < s.cols.size();) {
       std::size_t j = i;
       while (j < s.cols.size() && s.cols[j] == s.cols[i]) ++j;
-      row.emplace_back(s.cols[i], static_cast<std::int64_t>(j - i));
+      emit(s.cols[i], static_cast<std::uint32_t>(j - i));
       i = j;
     }
   }
 
- private:
+  // Once the keys are in: the column count, and for word unigrams the column of each
+  // unit (no key to pack and look up per token).
+  void finish(const AnalyzerOptions& o, std::size_t columns) {
+    m_columns = columns;
+    if (!m_word || o.ngramRange.first != 1 || o.ngramRange.second != 1) return;
+    m_unitColumn.assign(m_units.size(), kDroppedUnit);
+    std::vector<std::uint64_t> key(static_cast<std::size_t>(m_packing.words));
+    for (std::uint32_t u = 0; u < m_units.size(); ++u) {
+      m_packing.pack(&u, 1, key.data());
+      const std::int64_t id = m_features.find(key.data(), hashKey(key.data(), m_packing.words));
+      if (id >= 0) m_unitColumn[u] = m_columnOf[static_cast<std::size_t>(id)];
+    }
+  }
+
   bool m_word = true;
   StringTable m_units;
   std::vector<std::uint32_t> m_charUnit;
   std::uint32_t m_charCount = 0;
   KeyPacking m_packing;
   KeyTable m_features;
-  std::vector<std::int64_t> m_columnOf;
+  std::vector<std::uint32_t> m_columnOf;
+  std::size_t m_columns = 0;
+  std::vector<std::uint32_t> m_unitColumn;  // word unigrams: unit -> column, or kDroppedUnit
 };
 
 /// Counts documents against a Lookup: the (documents, columns) count matrix.
@@ -1543,41 +1603,60 @@ template <typename Value, typename Source>
 CsrMatrix<Value> countWithLookup(const Analyzer& analyzer, const Lookup& lookup, Index columns, Source& source, int threads, std::string_view where,
                             const ProgressCallback& progress, std::int64_t totalBytes) {
   struct Piece {
-    std::vector<std::int64_t> cols, vals, nnz;
+    std::vector<std::uint64_t> entries;  // (column << 32 | count), row after row
+    std::vector<std::uint32_t> nnz;      // entries of each row
+    std::int64_t firstDoc = 0;
+    std::int64_t firstEntry = 0;  // in the matrix
   };
+  BufferPool<Lookup::Scratch> scratchPool;
   std::deque<Piece> pieces = forEachChunk<Piece>(
       source, threads, progress, totalBytes, "transform",
       [&](const DocumentBlock& block, std::size_t begin, std::size_t end, Piece& piece) {
-        Lookup::Scratch scratch;
-        std::vector<std::pair<std::int64_t, std::int64_t>> row;
+        Lookup::Scratch scratch = scratchPool.take();
+        piece.nnz.reserve(end - begin);
         for (std::size_t d = begin; d < end; ++d) {
+          const std::size_t before = piece.entries.size();
           try {
-            lookup.countDocument(analyzer, block.docs[d], scratch, row);
+            lookup.countDocument(analyzer, block.docs[d], scratch, [&](std::uint32_t column, std::uint32_t count) {
+              piece.entries.push_back(static_cast<std::uint64_t>(column) << 32 | count);
+            });
           } catch (const std::invalid_argument&) {
             rethrowDocumentError(where, source.source(), block, d);
           }
-          for (const auto& [col, count] : row) {
-            piece.cols.push_back(col);
-            piece.vals.push_back(count);
-          }
-          piece.nnz.push_back(static_cast<std::int64_t>(row.size()));
+          piece.nnz.push_back(static_cast<std::uint32_t>(piece.entries.size() - before));
         }
+        scratchPool.give(std::move(scratch));
       },
       [] {});
-  std::vector<std::int64_t> rowStart{0};
-  for (const Piece& piece : pieces) {
-    for (std::int64_t n : piece.nnz) rowStart.push_back(rowStart.back() + n);
-  }
-  CsrMatrix<Value> m(static_cast<Index>(rowStart.size() - 1), columns);
-  resizeNonZerosForWriting(m, rowStart.back());
-  std::copy(rowStart.begin(), rowStart.end(), m.outerIndexPtr());
-  std::int64_t at = 0;
+  std::int64_t documents = 0, nonZeros = 0;
   for (Piece& piece : pieces) {
-    std::copy(piece.cols.begin(), piece.cols.end(), m.innerIndexPtr() + at);
-    for (std::size_t k = 0; k < piece.vals.size(); ++k) m.valuePtr()[at + static_cast<std::int64_t>(k)] = static_cast<Value>(piece.vals[k]);
-    at += static_cast<std::int64_t>(piece.vals.size());
-    piece = Piece();
+    piece.firstDoc = documents;
+    piece.firstEntry = nonZeros;
+    documents += static_cast<std::int64_t>(piece.nnz.size());
+    nonZeros += static_cast<std::int64_t>(piece.entries.size());
   }
+  CsrMatrix<Value> m(static_cast<Index>(documents), columns);
+  resizeNonZerosForWriting(m, nonZeros);
+  std::int64_t* outer = m.outerIndexPtr();
+  outer[0] = 0;
+  parallelFor(0, static_cast<Index>(pieces.size()), 1, threads, [&](Index b, Index e) {
+    for (Index p = b; p < e; ++p) {
+      Piece& piece = pieces[static_cast<std::size_t>(p)];
+      std::int64_t at = piece.firstEntry;
+      for (std::size_t d = 0; d < piece.nnz.size(); ++d) {
+        at += piece.nnz[d];
+        outer[piece.firstDoc + static_cast<std::int64_t>(d) + 1] = at;
+      }
+      std::int64_t* inner = m.innerIndexPtr() + piece.firstEntry;
+      Value* value = m.valuePtr() + piece.firstEntry;
+      for (std::size_t k = 0; k < piece.entries.size(); ++k) {
+        inner[k] = static_cast<std::int64_t>(piece.entries[k] >> 32);
+        value[k] = static_cast<Value>(piece.entries[k] & 0xFFFFFFFFu);
+      }
+      freeStorage(piece.entries);
+      freeStorage(piece.nnz);
+    }
+  });
   return m;
 }
 
