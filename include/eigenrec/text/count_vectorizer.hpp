@@ -195,18 +195,19 @@ class CountVectorizer {
   }
   CountMatrix transformFile(const std::string& path) const { return transformFileAs<std::int64_t>(path); }
 
-  /// transform with the counts stored as Value.
+  /// transform with the counts stored as Value. With `weighting`, each row is weighed
+  /// as soon as it is written (see RowWeighting): how TfidfVectorizer::transform weighs.
   template <typename Value, typename Range>
-  CsrMatrix<Value> transformAs(const Range& documents) const {
+  CsrMatrix<Value> transformAs(const Range& documents, const RowWeighting<Value>& weighting = {}) const {
     checkFitted("CountVectorizer::transform");
     detail::MemoryDocuments source(detail::documentViews(documents));
-    return countFixed<Value>(source, 0, "CountVectorizer::transform");
+    return countFixed<Value>(source, 0, "CountVectorizer::transform", weighting);
   }
   template <typename Value>
-  CsrMatrix<Value> transformFileAs(const std::string& path) const {
+  CsrMatrix<Value> transformFileAs(const std::string& path, const RowWeighting<Value>& weighting = {}) const {
     checkFitted("CountVectorizer::transformFile");
     detail::FileDocuments source(path, m_options.maxDocumentBytes);
-    return countFixed<Value>(source, source.fileSize(), "CountVectorizer::transformFile");
+    return countFixed<Value>(source, source.fileSize(), "CountVectorizer::transformFile", weighting);
   }
 
   bool fitted() const noexcept { return !m_vocabulary.empty(); }
@@ -365,13 +366,10 @@ class CountVectorizer {
   }
 
   template <typename Value, typename Source>
-  CsrMatrix<Value> countFixed(Source& source, std::int64_t totalBytes, std::string_view where) const {
-    CsrMatrix<Value> m = detail::countWithLookup<Value>(m_analyzer, lookup(), numFeatures(), source, m_options.threads, where,
-                                            m_options.progress, totalBytes);
-    if (m_options.binary) {
-      for (Index i = 0; i < m.nonZeros(); ++i) m.valuePtr()[i] = 1;
-    }
-    return m;
+  CsrMatrix<Value> countFixed(Source& source, std::int64_t totalBytes, std::string_view where,
+                              const RowWeighting<Value>& weighting = {}) const {
+    return detail::countWithLookup<Value>(m_analyzer, lookup(), numFeatures(), source, m_options.threads, where,
+                                          m_options.progress, totalBytes, m_options.binary, weighting);
   }
 
   // Eigen 3.4's SparseMatrix has no move constructor: a matrix leaves a function by

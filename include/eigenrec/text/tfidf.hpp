@@ -325,15 +325,11 @@ class TfidfVectorizer {
   template <typename Range>
   SparseRowMatrix<Scalar> transform(const Range& documents) const {
     checkArgument(fitted(), "TfidfVectorizer::transform", "the vectorizer is not fitted");
-    SparseRowMatrix<Scalar> m = m_counter.template transformAs<Scalar>(documents);
-    m_weights.weighInPlace(m, m_options.threads);
-    return m;
+    return m_counter.template transformAs<Scalar>(documents, m_weights.rowWeighting());
   }
   SparseRowMatrix<Scalar> transformFile(const std::string& path) const {
     checkArgument(fitted(), "TfidfVectorizer::transformFile", "the vectorizer is not fitted");
-    SparseRowMatrix<Scalar> m = m_counter.template transformFileAs<Scalar>(path);
-    m_weights.weighInPlace(m, m_options.threads);
-    return m;
+    return m_counter.template transformFileAs<Scalar>(path, m_weights.rowWeighting());
   }
 
   bool fitted() const noexcept { return m_counter.fitted() && m_weights.fitted(); }

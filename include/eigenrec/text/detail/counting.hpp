@@ -1487,9 +1487,10 @@ class Lookup {
     s.ids.clear();
     s.cols.clear();
     constexpr std::uint32_t unknown = kDroppedUnit - 1;
+    const bool filter = analyzer.dropsTokens();
     if (!m_unitColumn.empty()) {  // word unigrams: a token's unit is its column
       analyzer.forEachToken(doc, s.buffer, [&](std::string_view token) {
-        if (!analyzer.keepToken(token)) return;
+        if (filter && !analyzer.keepToken(token)) return;
         const std::int64_t id = m_units.find(token, PaddedKey(token.data(), token.size()));
         if (id >= 0 && m_unitColumn[static_cast<std::size_t>(id)] != kDroppedUnit) {
           s.cols.push_back(m_unitColumn[static_cast<std::size_t>(id)]);
@@ -1500,7 +1501,7 @@ class Lookup {
     }
     if (m_word) {
       analyzer.forEachToken(doc, s.buffer, [&](std::string_view token) {
-        if (!analyzer.keepToken(token)) return;
+        if (filter && !analyzer.keepToken(token)) return;
         const std::int64_t id = m_units.find(token, PaddedKey(token.data(), token.size()));
         s.ids.push_back(id < 0 ? unknown : static_cast<std::uint32_t>(id));
       });
@@ -1598,10 +1599,12 @@ class Lookup {
   std::vector<std::uint32_t> m_unitColumn;  // word unigrams: unit -> column, or kDroppedUnit
 };
 
-/// Counts documents against a Lookup: the (documents, columns) count matrix.
+/// Counts documents against a Lookup: the (documents, columns) count matrix (`binary`:
+/// 1 for any count), each row weighed by `weigh` (if given) once written.
 template <typename Value, typename Source>
-CsrMatrix<Value> countWithLookup(const Analyzer& analyzer, const Lookup& lookup, Index columns, Source& source, int threads, std::string_view where,
-                            const ProgressCallback& progress, std::int64_t totalBytes) {
+CsrMatrix<Value> countWithLookup(const Analyzer& analyzer, const Lookup& lookup, Index columns, Source& source,
+                                 int threads, std::string_view where, const ProgressCallback& progress,
+                                 std::int64_t totalBytes, bool binary = false, const RowWeighting<Value>& weigh = {}) {
   struct Piece {
     std::vector<std::uint64_t> entries;  // (column << 32 | count), row after row
     std::vector<std::uint32_t> nnz;      // entries of each row
@@ -1642,16 +1645,24 @@ CsrMatrix<Value> countWithLookup(const Analyzer& analyzer, const Lookup& lookup,
   parallelFor(0, static_cast<Index>(pieces.size()), 1, threads, [&](Index b, Index e) {
     for (Index p = b; p < e; ++p) {
       Piece& piece = pieces[static_cast<std::size_t>(p)];
+      std::int64_t* const inner = m.innerIndexPtr();
+      Value* const value = m.valuePtr();
       std::int64_t at = piece.firstEntry;
+      std::size_t k = 0;
       for (std::size_t d = 0; d < piece.nnz.size(); ++d) {
-        at += piece.nnz[d];
+        const std::size_t n = piece.nnz[d];
+        const std::uint64_t* entry = piece.entries.data() + k;
+        std::int64_t* const rowInner = inner + at;
+        Value* const rowValue = value + at;
+        for (std::size_t j = 0; j < n; ++j) {
+          rowInner[j] = static_cast<std::int64_t>(entry[j] >> 32);
+          rowValue[j] = static_cast<Value>(entry[j] & 0xFFFFFFFFu);
+        }
+        if (binary) std::fill(rowValue, rowValue + n, Value(1));
+        if (weigh) weigh(rowInner, rowValue, n);
+        k += n;
+        at += static_cast<std::int64_t>(n);
         outer[piece.firstDoc + static_cast<std::int64_t>(d) + 1] = at;
-      }
-      std::int64_t* inner = m.innerIndexPtr() + piece.firstEntry;
-      Value* value = m.valuePtr() + piece.firstEntry;
-      for (std::size_t k = 0; k < piece.entries.size(); ++k) {
-        inner[k] = static_cast<std::int64_t>(piece.entries[k] >> 32);
-        value[k] = static_cast<Value>(piece.entries[k] & 0xFFFFFFFFu);
       }
       freeStorage(piece.entries);
       freeStorage(piece.nnz);
