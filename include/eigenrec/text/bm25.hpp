@@ -91,15 +91,11 @@ class Bm25Vectorizer {
   template <typename Range>
   SparseRowMatrix<Scalar> transform(const Range& documents) const {
     checkArgument(fitted(), "Bm25Vectorizer::transform", "the vectorizer is not fitted");
-    SparseRowMatrix<Scalar> m = m_counter.template transformAs<Scalar>(documents);
-    weighInPlace(m);
-    return m;
+    return m_counter.template transformAs<Scalar>(documents, rowWeighting());
   }
   SparseRowMatrix<Scalar> transformFile(const std::string& path) const {
     checkArgument(fitted(), "Bm25Vectorizer::transformFile", "the vectorizer is not fitted");
-    SparseRowMatrix<Scalar> m = m_counter.template transformFileAs<Scalar>(path);
-    weighInPlace(m);
-    return m;
+    return m_counter.template transformFileAs<Scalar>(path, rowWeighting());
   }
 
   /// BM25 weights of a count matrix (documents, terms) with the fitted idf and avgdl.
@@ -186,22 +182,29 @@ class Bm25Vectorizer {
     return o;
   }
 
+  // The BM25 weighting of one row of counts (its columns ascending), in place: what
+  // transform applies to each row as it is written, and weighInPlace to every row.
+  RowWeighting<Scalar> rowWeighting() const {
+    return [this](const std::int64_t* columns, Scalar* values, std::size_t n) {
+      const double k1 = m_options.k1, b = m_options.b;
+      double length = 0;
+      for (std::size_t k = 0; k < n; ++k) length += static_cast<double>(values[k]);
+      const double relative = m_avgLength > 0 ? length / m_avgLength : 1.0;
+      const double K = k1 * (1.0 - b + b * relative);  // K(d) = k1 (1 - b + b |d| / avgdl)
+      detail::weighRow(values, n, m_options.norm, [&](std::size_t k, double tf) {
+        return m_idf[static_cast<std::size_t>(columns[k])] * tf * (k1 + 1.0) / (tf + K);
+      });
+    };
+  }
+
   // counts (documents, terms) as Scalar values -> BM25 weights.
   void weighInPlace(SparseRowMatrix<Scalar>& counts) const {
     const std::int64_t* outer = counts.outerIndexPtr();
-    const std::int64_t* inner = counts.innerIndexPtr();
-    const Scalar* data = counts.valuePtr();
-    const double k1 = m_options.k1, b = m_options.b;
-    // K(d) = k1 (1 - b + b |d| / avgdl), computed once per row.
-    std::vector<double> rowK(static_cast<std::size_t>(counts.rows()));
-    for (Index i = 0; i < counts.rows(); ++i) {
-      double length = 0;
-      for (std::int64_t k = outer[i]; k < outer[i + 1]; ++k) length += static_cast<double>(data[k]);
-      const double relative = m_avgLength > 0 ? length / m_avgLength : 1.0;
-      rowK[static_cast<std::size_t>(i)] = k1 * (1.0 - b + b * relative);
-    }
-    detail::weighRowsInPlace<Scalar>(counts, m_options.norm, m_options.threads, [&](Index i, std::int64_t k, double tf) {
-      return m_idf[static_cast<std::size_t>(inner[k])] * tf * (k1 + 1.0) / (tf + rowK[static_cast<std::size_t>(i)]);
+    const RowWeighting<Scalar> weigh = rowWeighting();
+    parallelFor(0, counts.rows(), 2048, m_options.threads, [&](Index b, Index e) {
+      for (Index i = b; i < e; ++i) {
+        weigh(counts.innerIndexPtr() + outer[i], counts.valuePtr() + outer[i], static_cast<std::size_t>(outer[i + 1] - outer[i]));
+      }
     });
   }
 
