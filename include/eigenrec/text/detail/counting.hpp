@@ -1477,6 +1477,7 @@ class Lookup {
     std::string buffer;
     std::u32string text;
     std::vector<std::uint32_t> ids;
+    std::vector<std::uint64_t> keys, hashes;  // the n-gram windows' packed keys and hashes
     std::vector<std::uint32_t> cols;
     RowOrder order;
     std::size_t orderColumns = 0;  // the columns `order` was reset for
@@ -1522,14 +1523,17 @@ class Lookup {
     const auto& o = analyzer.options();
     const auto minN = static_cast<std::size_t>(o.ngramRange.first);
     const auto maxN = static_cast<std::size_t>(o.ngramRange.second);
-    std::vector<std::uint64_t> key(static_cast<std::size_t>(m_packing.words));
+    const auto W = static_cast<std::size_t>(m_packing.words);
+    s.keys.clear();
+    s.hashes.clear();
     auto tryWindow = [&](const std::uint32_t* ids, std::size_t n) {
       for (std::size_t k = 0; k < n; ++k) {
         if (ids[k] == unknown) return;
       }
-      m_packing.pack(ids, static_cast<int>(n), key.data());
-      const std::int64_t id = m_features.find(key.data(), hashKey(key.data(), m_packing.words));
-      if (id >= 0) s.cols.push_back(m_columnOf[static_cast<std::size_t>(id)]);
+      s.keys.resize(s.keys.size() + W);
+      std::uint64_t* key = s.keys.data() + s.keys.size() - W;
+      m_packing.pack(ids, static_cast<int>(n), key);
+      s.hashes.push_back(hashKey(key, m_packing.words));
     };
     if (m_features.size() == 0) return;
     if (m_word) {
@@ -1548,6 +1552,14 @@ class Lookup {
           start = i + 1;
         }
       }
+    }
+    // The lookups, each window's slot prefetched 8 windows ahead (the table of a large
+    // vocabulary is far bigger than the cache).
+    const std::size_t windows = s.hashes.size();
+    for (std::size_t j = 0; j < windows; ++j) {
+      if (j + 8 < windows) m_features.prefetch(s.hashes[j + 8]);
+      const std::int64_t id = m_features.find(s.keys.data() + j * W, s.hashes[j]);
+      if (id >= 0) s.cols.push_back(m_columnOf[static_cast<std::size_t>(id)]);
     }
     emitRow(s, emit);
   }
