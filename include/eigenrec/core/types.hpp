@@ -88,4 +88,15 @@ struct IsSupportedScalar : std::bool_constant<std::is_same_v<Scalar, float> || s
   static_assert(::eigenrec::detail::IsSupportedScalar<Scalar>::value,           \
                 "eigenrec: Scalar must be float or double")
 
+/// Forces a function, or a lambda (after its parameter list), inline where the compiler
+/// would keep a call in a hot loop (the text module's token loops call a lookup and a
+/// per-token body millions of times). Defined beforehand, the user's definition is kept.
+#ifndef EIGENREC_ALWAYS_INLINE
+#if defined(__GNUC__) || defined(__clang__)
+#define EIGENREC_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define EIGENREC_ALWAYS_INLINE
+#endif
+#endif
+
 #endif  // EIGENREC_CORE_TYPES_HPP

@@ -4,6 +4,7 @@
 #define EIGENREC_TEXT_DETAIL_TABLES_HPP
 
 #include <eigenrec/core/memory.hpp>
+#include <eigenrec/core/types.hpp>
 
 #include <algorithm>
 #include <cstdint>
@@ -12,15 +13,6 @@
 #include <string_view>
 #include <vector>
 
-/// Forces a function, or a lambda (after its parameter list), inline: the token loops
-/// call a lookup and a per-token body millions of times.
-#ifndef EIGENREC_ALWAYS_INLINE
-#if defined(__GNUC__) || defined(__clang__)
-#define EIGENREC_ALWAYS_INLINE __attribute__((always_inline))
-#else
-#define EIGENREC_ALWAYS_INLINE
-#endif
-#endif
 
 namespace eigenrec::text::detail {
 
