@@ -8,8 +8,9 @@
 // the block is 2 MiB aligned, rounded up to whole huge pages (less than 2 MiB more than
 // asked for, so that its end is not faulted in 4 KiB at a time) and, on Linux, marked
 // with madvise(MADV_HUGEPAGE) before it is first touched, which is what a kernel in the
-// common `madvise` THP mode needs. Where huge pages are unavailable (other systems, THP off, no free huge page) the request is
-// a hint that changes nothing but speed: the memory is ordinary memory either way.
+// common `madvise` THP mode needs. Where huge pages are unavailable (other systems, THP
+// off, no free huge page) the request is a hint that changes nothing but speed: the
+// memory is ordinary memory either way.
 // Smaller blocks are 64-byte aligned (a cache line; enough for any SIMD load).
 #ifndef EIGENREC_CORE_MEMORY_HPP
 #define EIGENREC_CORE_MEMORY_HPP
@@ -89,8 +90,9 @@ void adviseHugePages(Storage& storage) noexcept {
 }
 
 /// Standard allocator for large randomly accessed arrays (see the file comment):
-/// blocks of 2 MiB or more are 2 MiB aligned, whole huge pages and advised for
-/// transparent huge pages, smaller ones are 64-byte aligned. Stateless; all instances compare equal.
+/// blocks of 2 MiB or more are 2 MiB aligned, rounded up to whole huge pages and advised
+/// for transparent huge pages; smaller ones are 64-byte aligned. Stateless; all instances
+/// compare equal.
 template <typename T>
 struct LargeArrayAllocator {
   using value_type = T;

@@ -199,13 +199,7 @@ class Bm25Vectorizer {
 
   // counts (documents, terms) as Scalar values -> BM25 weights.
   void weighInPlace(SparseRowMatrix<Scalar>& counts) const {
-    const std::int64_t* outer = counts.outerIndexPtr();
-    const RowWeighting<Scalar> weigh = rowWeighting();
-    parallelFor(0, counts.rows(), 2048, m_options.threads, [&](Index b, Index e) {
-      for (Index i = b; i < e; ++i) {
-        weigh(counts.innerIndexPtr() + outer[i], counts.valuePtr() + outer[i], static_cast<std::size_t>(outer[i + 1] - outer[i]));
-      }
-    });
+    detail::weighRows<Scalar>(counts, rowWeighting(), m_options.threads);
   }
 
   void fitWeights(const SparseRowMatrix<Scalar>& counts) {

@@ -14,9 +14,9 @@
 
 #include <algorithm>
 #include <cassert>
-#include <functional>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <istream>
 #include <limits>
 #include <memory>
@@ -383,15 +383,7 @@ class CountVectorizer {
       checkArgument(m.rows() > 0, where, "no documents");
       std::vector<std::int64_t> df(m_vocabulary.size(), 0);
       for (Index i = 0; i < m.nonZeros(); ++i) ++df[static_cast<std::size_t>(m.innerIndexPtr()[i])];
-      if (weighting) {
-        const RowWeighting<Value> weigh = weighting(df, m.rows(), m_vocabulary);
-        const std::int64_t* outer = m.outerIndexPtr();
-        parallelFor(0, m.rows(), 2048, m_options.threads, [&](Index b, Index e) {
-          for (Index i = b; i < e; ++i) {
-            weigh(m.innerIndexPtr() + outer[i], m.valuePtr() + outer[i], static_cast<std::size_t>(outer[i + 1] - outer[i]));
-          }
-        });
-      }
+      if (weighting) detail::weighRows<Value>(m, weighting(df, m.rows(), m_vocabulary), m_options.threads);
       m_documents = m.rows();
       m_df = std::move(df);
       result.swap(m);

@@ -72,21 +72,6 @@ void weighRow(Scalar* values, std::size_t n, Norm norm, Weight&& weight) {
   for (std::size_t k = 0; k < n; ++k) values[k] = static_cast<Scalar>(row[k] / sum);
 }
 
-/// weighRow over every row of a CSR matrix, weight(row, k, value) with k the index in
-/// the matrix's values. Parallel over rows; the result does not depend on `threads`.
-template <typename Scalar, typename Weight>
-void weighRowsInPlace(SparseRowMatrix<Scalar>& m, Norm norm, int threads, Weight&& weight) {
-  const std::int64_t* outer = m.outerIndexPtr();
-  Scalar* values = m.valuePtr();
-  parallelFor(0, m.rows(), 2048, threads, [&](Index b, Index e) {
-    for (Index i = b; i < e; ++i) {
-      const std::int64_t begin = outer[i];
-      weighRow(values + begin, static_cast<std::size_t>(outer[i + 1] - begin), norm,
-               [&](std::size_t k, double v) { return weight(i, begin + static_cast<std::int64_t>(k), v); });
-    }
-  });
-}
-
 /// The counts as a compressed matrix of Scalar values (same structure).
 template <typename Scalar>
 SparseRowMatrix<Scalar> countsAs(const CountMatrix& counts) {
@@ -196,9 +181,7 @@ class TfidfTransformer {
         throwInvalidArgument(where, "counts expected finite values >= 0, got ", counts.valuePtr()[k]);
       }
     }
-    const std::int64_t* inner = counts.innerIndexPtr();
-    detail::weighRowsInPlace<Scalar>(counts, m_options.norm, threads,
-                                     [&](Index, std::int64_t k, double v) { return weight(inner[k], v); });
+    detail::weighRows<Scalar>(counts, rowWeighting(), threads);
   }
 
   /// The weighting of one row of counts (columns ascending) in place, as weighInPlace

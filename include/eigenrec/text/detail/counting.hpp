@@ -92,6 +92,18 @@ template <typename Value>
 using MakeRowWeighting = std::function<RowWeighting<Value>(
     const std::vector<std::int64_t>& documentFrequency, std::int64_t documents, const std::vector<std::string>& terms)>;
 
+/// Applies `weigh` to every row of a finished matrix, in parallel over rows (the result
+/// does not depend on `threads`): for weights known only once every row is counted.
+template <typename Value>
+void weighRows(CsrMatrix<Value>& m, const RowWeighting<Value>& weigh, int threads) {
+  const std::int64_t* outer = m.outerIndexPtr();
+  parallelFor(0, m.rows(), 2048, threads, [&](Index b, Index e) {
+    for (Index i = b; i < e; ++i) {
+      weigh(m.innerIndexPtr() + outer[i], m.valuePtr() + outer[i], static_cast<std::size_t>(outer[i + 1] - outer[i]));
+    }
+  });
+}
+
 /// NumPy's argsort(kind="quicksort") of int64 values (NumPy 1.24 on x86-64: introsort —
 /// median-of-3 quicksort, insertion sort below 16 elements, heapsort past a depth limit).
 /// It is not stable; scikit-learn's max_features keeps argsort(-totals)[:max_features],
